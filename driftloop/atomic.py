@@ -1,0 +1,80 @@
+"""Atomic writes: a temp file in the target folder, fsync, then rename.
+
+A reader never sees a half-written file, and a crash leaves either the old file or the
+new one, never a mix.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import pandas as pd
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+@contextlib.contextmanager
+def atomic_path(target: str | Path, suffix: str = "") -> Iterator[Path]:
+    """Yield a temp path next to ``target``; rename it over ``target`` on success."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix + ".tmp", dir=target.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    # mkstemp creates 0600 files; give the result the usual umask-based mode.
+    os.chmod(tmp_path, 0o666 & ~_umask())
+    try:
+        yield tmp_path
+        with open(tmp_path, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp_path, target)
+    finally:
+        tmp_path.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def atomic_open(target: str | Path, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[IO[Any]]:
+    with atomic_path(target) as tmp:
+        kwargs = {} if "b" in mode else {"encoding": encoding}
+        with open(tmp, mode, **kwargs) as fh:
+            yield fh
+
+
+def write_text(target: str | Path, text: str) -> Path:
+    with atomic_open(target) as fh:
+        fh.write(text)
+    return Path(target)
+
+
+def write_json(target: str | Path, data: Any) -> Path:
+    return write_text(target, json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+
+
+def write_parquet(target: str | Path, frame: pd.DataFrame) -> Path:
+    with atomic_path(target, suffix=".parquet") as tmp:
+        frame.to_parquet(tmp, engine="pyarrow", index=False)
+    return Path(target)
+
+
+@contextlib.contextmanager
+def file_lock(lock_path: str | Path) -> Iterator[None]:
+    """An exclusive advisory lock, held for the block: serialises writers across processes."""
+    lock_path = Path(lock_path)
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "a") as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)

@@ -1,0 +1,151 @@
+"""The ``driftloop`` command line."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+# Offline by design: fail at once instead of retrying a model hub, and send no analytics.
+for _key, _value in {
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "GX_ANALYTICS_ENABLED": "false",
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "TOKENIZERS_PARALLELISM": "false",
+}.items():
+    os.environ.setdefault(_key, _value)
+
+app = typer.Typer(
+    name="driftloop",
+    help="Raw, mostly unlabelled text in; a validated, weakly supervised, fine-tuned classifier out.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+DEFAULT_CONFIG = Path("configs/sms_spam.yaml")
+ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="YAML config file.")]
+SetOpt = Annotated[Optional[list[str]], typer.Option("--set", help="Override a config field: --set clean.min_chars=5 (repeatable).")]
+
+
+def _fail(message: str, code: int = 2) -> None:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code)
+
+
+def _load(config: Path, overrides: list[str] | None):
+    from driftloop.config import ConfigError, load_config
+
+    try:
+        return load_config(config, overrides or [])
+    except ConfigError as err:
+        _fail(str(err))
+
+
+@app.command()
+def run(config: ConfigOpt = DEFAULT_CONFIG, set_: SetOpt = None) -> None:
+    """Run the pipeline on everything in data/incoming/ and print the run folder.
+
+    Uses Prefect's ephemeral mode, or the server at PREFECT_API_URL when it is set.
+    """
+    _load(config, set_)  # fail fast on a bad config, before Prefect starts
+    from flows.pipeline import pipeline
+
+    try:
+        summary = pipeline(config_path=str(config), overrides=list(set_ or []))
+    except Exception as err:
+        _fail(f"{type(err).__name__}: {err}", code=1)
+    typer.echo(summary["run_dir"])
+
+
+@app.command()
+def ingest(
+    paths: Annotated[Optional[list[Path]], typer.Argument(help="Files or folders; default: data/incoming/.")] = None,
+    role: Annotated[Optional[str], typer.Option(help="gold_dev, gold_test or unlabelled; default: from the file name.")] = None,
+    config: ConfigOpt = DEFAULT_CONFIG,
+    set_: SetOpt = None,
+) -> None:
+    """Snapshot CSV/TSV/JSONL/Parquet files into data/raw/; quarantine the ones that can't be used."""
+    from driftloop.catalog import Catalog
+    from driftloop.ingestion import ingest_paths
+
+    if role not in (None, "gold_dev", "gold_test", "unlabelled"):
+        _fail(f"--role must be gold_dev, gold_test or unlabelled, not {role!r}")
+    cfg = _load(config, set_)
+    try:
+        outcomes = ingest_paths(Catalog.from_config(cfg), cfg, paths, role)  # type: ignore[arg-type]
+    except FileNotFoundError as err:
+        _fail(str(err))
+    for o in outcomes:
+        detail = o.reason if o.status == "quarantined" else f"snapshot {o.snapshot_id}, {o.rows} rows, {o.role}"
+        typer.echo(f"{o.status:17s} {o.source}: {detail}")
+    if any(o.status == "quarantined" for o in outcomes):
+        raise typer.Exit(1)
+
+
+@app.command("demo-data")
+def demo_data(
+    release: Annotated[Optional[int], typer.Option(help="Copy later batch N into data/incoming/ (simulates new data landing).")] = None,
+    config: ConfigOpt = DEFAULT_CONFIG,
+    set_: SetOpt = None,
+) -> None:
+    """Split the bundled SMS Spam Collection into gold dev/test, an unlabelled pool and later batches."""
+    from driftloop.atomic import atomic_path
+    from driftloop.catalog import Catalog
+    from tasks.demo_data import read_sms_corpus, split_demo
+
+    cfg = _load(config, set_)
+    catalog = Catalog.from_config(cfg)
+    batches_dir = catalog.root / "data" / "demo_batches"
+    if release is not None:
+        source = batches_dir / f"sms_batch_{release:02d}.csv"
+        if not source.exists():
+            _fail(f"{source} does not exist; run `driftloop demo-data` first (it has {cfg.demo.n_later_batches} batches)")
+        target = catalog.incoming_dir / source.name
+        catalog.incoming_dir.mkdir(parents=True, exist_ok=True)
+        with atomic_path(target) as tmp:
+            shutil.copyfile(source, tmp)
+        typer.echo(f"released {source.name} into {catalog.incoming_dir}")
+        return
+    parts = split_demo(read_sms_corpus(), cfg.demo, seed=cfg.project.seed)
+    for name, frame in parts.items():
+        folder = batches_dir if name.startswith("batch_") else catalog.incoming_dir
+        target = folder / f"sms_{name}.csv"
+        with atomic_path(target) as tmp:
+            frame.to_csv(tmp, index=False)
+        typer.echo(f"{len(frame):5d} rows -> {target}")
+
+
+@app.command("show-config")
+def show_config(config: ConfigOpt = DEFAULT_CONFIG, set_: SetOpt = None) -> None:
+    """Print the resolved config (every default filled in) and its hash."""
+    import yaml
+
+    cfg = _load(config, set_)
+    typer.echo(yaml.safe_dump(cfg.resolved(), sort_keys=False).rstrip())
+    typer.echo(f"# config_hash: {cfg.config_hash}")
+
+
+@app.command()
+def summary(run_dir: Annotated[Optional[Path], typer.Argument(help="A runs/<run_id> folder; default: the latest.")] = None) -> None:
+    """Print a run's summary.json."""
+    if run_dir is None:
+        runs = sorted(p for p in Path("runs").glob("*") if (p / "summary.json").exists())
+        if not runs:
+            _fail("no runs/ with a summary.json here; run `driftloop run` first")
+        run_dir = runs[-1]
+    path = run_dir / "summary.json"
+    if not path.exists():
+        _fail(f"{path} does not exist")
+    json.dump(json.loads(path.read_text()), sys.stdout, indent=2)
+    sys.stdout.write("\n")
+
+
+if __name__ == "__main__":
+    app()

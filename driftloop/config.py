@@ -1,0 +1,282 @@
+"""The one typed config tree for a driftloop pipeline.
+
+Loaded from YAML (``configs/*.yaml``) with ``--set a.b=c`` overrides. Every field has a
+default and a one-line description; an invalid value fails at load time with a message
+naming the field. Secrets never live here: they come from the environment.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+Role = Literal["gold_dev", "gold_test", "unlabelled"]
+
+
+class ConfigError(ValueError):
+    """A config file or override is invalid; the message names the field and the fix."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ProjectConfig(_Section):
+    name: str = Field("driftloop", description="Project name, used in run ids and the registry.")
+    root: Path = Field(Path("."), description="Folder that holds data/, runs/ and models/; relative to the working directory.")
+    seed: int = Field(42, description="Seed for every random choice in the pipeline.")
+
+
+class DataConfig(_Section):
+    text_column: str = Field("text", description="Column of the input files that holds the text.")
+    label_column: str = Field("label", description="Column that holds the gold label (gold files only).")
+    labels: list[str] = Field(..., min_length=2, description="The label set, in class-index order.")
+    role_patterns: dict[Role, list[str]] = Field(
+        default_factory=lambda: {"gold_dev": ["*gold_dev*"], "gold_test": ["*gold_test*"]},
+        description="Filename globs that mark an incoming file as gold dev or gold test; anything else is unlabelled.",
+    )
+    csv_delimiter: str | None = Field(None, description="Force a delimiter for .csv/.txt files; default: ',' for .csv, tab for .tsv.")
+    has_header: bool = Field(True, description="Whether CSV/TSV files start with a header row.")
+    encoding: str = Field("utf-8", description="Text encoding of CSV/TSV/JSONL input; undecodable bytes reject the file.")
+
+    @field_validator("labels")
+    @classmethod
+    def _unique_labels(cls, labels: list[str]) -> list[str]:
+        if len(set(labels)) != len(labels):
+            raise ValueError(f"labels must be unique, got {labels}")
+        return labels
+
+
+class DemoDataConfig(_Section):
+    gold_dev_size: int = Field(500, ge=20, description="Rows in the gold dev set (LF analysis, early stopping).")
+    gold_test_size: int = Field(1000, ge=20, description="Rows in the held-out gold test set (evaluation only).")
+    n_later_batches: int = Field(3, ge=0, le=10, description="Later unlabelled batches kept back for the retraining scenario.")
+    later_batch_size: int = Field(300, ge=1, description="Rows per later batch.")
+
+
+class NearDupConfig(_Section):
+    enabled: bool = Field(True, description="Remove near-duplicates with MinHash LSH.")
+    threshold: float = Field(0.8, gt=0.0, le=1.0, description="Estimated Jaccard similarity at or above which two texts are near-duplicates.")
+    num_perm: int = Field(64, ge=16, le=512, description="MinHash permutations; more is more exact and slower.")
+    shingle_size: int = Field(5, ge=2, le=20, description="Character n-gram size for shingling.")
+
+
+class CleanConfig(_Section):
+    unicode_form: Literal["NFKC", "NFC", "none"] = Field("NFKC", description="Unicode normalisation form.")
+    strip_html: bool = Field(True, description="Remove HTML tags and decode entities.")
+    remove_control_chars: bool = Field(True, description="Remove control and zero-width characters.")
+    collapse_whitespace: bool = Field(True, description="Collapse runs of whitespace to one space and trim.")
+    min_chars: int = Field(2, ge=0, description="Drop texts shorter than this after cleaning.")
+    max_chars: int = Field(1000, ge=1, description="Drop texts longer than this after cleaning.")
+    dedup_exact: bool = Field(True, description="Drop exact duplicates of the normalised (case-folded) text.")
+    near_dup: NearDupConfig = Field(default_factory=NearDupConfig)
+
+    @model_validator(mode="after")
+    def _bounds(self) -> CleanConfig:
+        if self.min_chars > self.max_chars:
+            raise ValueError(f"clean.min_chars ({self.min_chars}) must be <= clean.max_chars ({self.max_chars})")
+        return self
+
+
+class LabelModelConfig(_Section):
+    n_epochs: int = Field(500, ge=1, description="LabelModel training epochs.")
+    lr: float = Field(0.01, gt=0, description="LabelModel learning rate.")
+    l2: float = Field(0.0, ge=0, description="LabelModel L2 regularisation.")
+    class_balance: list[float] | None = Field(None, description="Prior class balance; default: estimated from the gold dev set.")
+
+
+class WeakLabelConfig(_Section):
+    lf_module: str = Field(..., description="Python file path or dotted module that defines LFS, the labeling functions.")
+    label_model: LabelModelConfig = Field(default_factory=LabelModelConfig)
+    min_confidence: float = Field(0.0, ge=0.0, le=1.0, description="Drop weakly labelled rows whose top class probability is below this.")
+
+
+class AugmentConfig(_Section):
+    enabled: bool = Field(False, description="Generate synthetic minority-class rows before balancing.")
+
+
+class BalanceConfig(_Section):
+    strategy: Literal["none", "undersample", "oversample", "class_weight"] = Field(
+        "oversample", description="How to even out classes: drop majority rows, repeat minority rows, or weight the loss."
+    )
+    target_ratio: float = Field(1.0, gt=0.0, le=1.0, description="Wanted (smallest class / largest class) after resampling.")
+
+
+class ValidationConfig(_Section):
+    raw_suite: Path = Field(Path("expectations/raw_batch.json"), description="GX suite run on every raw incoming batch.")
+    train_suite: Path = Field(Path("expectations/training_set.json"), description="GX suite run on the final training set.")
+    min_rows: int = Field(100, ge=1, description="Fewest rows the training set may have.")
+    min_raw_rows: int = Field(1, ge=1, description="Fewest rows a raw batch may have.")
+    max_duplicate_ratio: float = Field(0.05, ge=0.0, le=1.0, description="Largest share of duplicate texts allowed in the training set.")
+    max_imbalance_ratio: float = Field(10.0, ge=1.0, description="Largest (biggest class / smallest class) allowed in the training set.")
+    min_label_confidence: float = Field(0.5, ge=0.0, le=1.0, description="Smallest weak-label confidence allowed in the training set.")
+    build_data_docs: bool = Field(True, description="Build GX Data Docs (HTML) for every run.")
+
+
+class TrainConfig(_Section):
+    """Fine-tuning a sequence classifier (transformers + PEFT) on the weakly labelled training set."""
+
+    enabled: bool = Field(False, description="Fine-tune a classifier after validation.")
+    # --- model and method ---
+    model: str = Field("minilm", description="Base model: 'minilm' (the offline all-MiniLM-L6-v2 wheel), a local folder or a hub name.")
+    method: Literal["lora", "qlora", "full", "feature", "prompt_tuning", "prefix_tuning", "p_tuning", "ia3"] = Field("lora", description="lora, qlora (4-bit NF4, GPU), full, feature (frozen encoder + head), prompt_tuning, prefix_tuning, p_tuning or ia3.")
+    strict: bool = Field(False, description="Fail instead of falling back when the method cannot run here (qlora without a GPU).")
+    lora_r: int = Field(8, ge=1, description="LoRA rank.")
+    lora_alpha: int = Field(16, ge=1, description="LoRA scaling numerator (scale = alpha / r).")
+    lora_dropout: float = Field(0.1, ge=0.0, lt=1.0, description="Dropout on the LoRA input.")
+    target_modules: list[str] | None = Field(None, description="Modules that get LoRA/IA3 weights; default: PEFT's choice for the architecture (query/value for BERT).")
+    modules_to_save: list[str] = Field(default_factory=list, description="Extra modules trained in full next to the adapter (the classification head always is).")
+    num_virtual_tokens: int = Field(20, ge=1, le=256, description="Virtual tokens for prompt_tuning, prefix_tuning and p_tuning.")
+    merge: bool = Field(False, description="Also save the adapter merged into the base weights (lora, qlora, ia3).")
+    # --- optimisation ---
+    epochs: int = Field(3, ge=1, description="Upper bound on passes over the training set (early stopping may end sooner).")
+    max_steps: int | None = Field(None, ge=1, description="Stop after this many optimizer steps; default: run all epochs.")
+    learning_rate: float = Field(5e-4, gt=0, description="Peak learning rate (linear warmup, then linear decay).")
+    weight_decay: float = Field(0.01, ge=0.0, description="AdamW weight decay (not applied to biases and LayerNorm).")
+    warmup_ratio: float = Field(0.06, ge=0.0, lt=1.0, description="Share of the optimizer steps spent warming up.")
+    max_grad_norm: float | None = Field(1.0, gt=0, description="Clip gradients to this global norm; null: no clipping.")
+    batch_size: int = Field(32, ge=1, description="Training examples per micro-batch.")
+    gradient_accumulation_steps: int = Field(1, ge=1, description="Micro-batches per optimizer step.")
+    eval_batch_size: int = Field(128, ge=1, description="Examples per batch for dev evaluation and prediction.")
+    max_length: int = Field(128, ge=8, le=8192, description="Truncate texts to this many tokens.")
+    group_by_length: bool = Field(True, description="Build batches of similar length to cut padding (order is still shuffled).")
+    label_mode: Literal["soft", "hard"] = Field("soft", description="soft: cross-entropy on the label model's label_probs; hard: on the top label.")
+    use_class_weights: bool = Field(True, description="Weight the loss with the class weights from balancing, when given.")
+    # --- evaluation, early stopping, checkpoints ---
+    eval_steps: int | None = Field(None, ge=1, description="Evaluate on dev and checkpoint every N optimizer steps; default: once per epoch.")
+    early_stopping_patience: int | None = Field(2, ge=1, description="Stop after this many evaluations without a better dev macro-F1; null: never stop early.")
+    keep_checkpoints: bool = Field(False, description="Keep the resume checkpoints after a successful run.")
+    log_steps: int = Field(20, ge=1, description="Log step, loss and samples/s every N optimizer steps.")
+    # --- hardware ---
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="Where to train; auto: CUDA when available.")
+    precision: Literal["auto", "fp32", "bf16"] = Field("auto", description="auto: bf16 autocast (+ tf32) on a GPU that supports it, fp32 on CPU.")
+    attn_implementation: Literal["auto", "sdpa", "eager"] = Field("auto", description="Attention kernel; auto: sdpa where the model supports it.")
+    gradient_checkpointing: bool = Field(False, description="Recompute activations in the backward pass: less memory, ~30% slower.")
+    deterministic: bool = Field(True, description="Use deterministic kernels so a seeded run repeats exactly.")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TrainConfig:
+        if self.merge and self.method not in ("lora", "qlora", "ia3"):
+            raise ValueError(f"train.merge needs train.method lora, qlora or ia3 (got {self.method!r})")
+        if self.target_modules is not None and self.method not in ("lora", "qlora", "ia3"):
+            raise ValueError(f"train.target_modules applies to lora, qlora and ia3 only (train.method is {self.method!r})")
+        if self.method == "feature" and self.modules_to_save:
+            raise ValueError("train.modules_to_save applies to adapter methods, not train.method feature")
+        return self
+
+
+class EvaluateConfig(_Section):
+    """Evaluation on the gold test set."""
+
+    ece_bins: int = Field(15, ge=2, le=100, description="Equal-width confidence bins for the expected calibration error.")
+    plots: bool = Field(True, description="Write the confusion matrix and reliability diagram as PNG files.")
+
+
+class PromotionConfig(_Section):
+    """Champion/challenger promotion rules."""
+
+    margin: float = Field(0.0, ge=0.0, le=1.0, description="A challenger needs test macro-F1 >= champion macro-F1 + margin.")
+    per_class_tolerance: float = Field(0.02, ge=0.0, le=1.0, description="Largest allowed drop of any class F1 versus the champion.")
+    min_macro_f1: float | None = Field(None, ge=0.0, le=1.0, description="Absolute floor on test macro-F1 for any promotion, the first model included.")
+
+
+class DriftloopConfig(_Section):
+    """Root of the config tree."""
+
+    project: ProjectConfig = Field(default_factory=ProjectConfig)
+    data: DataConfig
+    demo: DemoDataConfig = Field(default_factory=DemoDataConfig)
+    clean: CleanConfig = Field(default_factory=CleanConfig)
+    weak_label: WeakLabelConfig
+    augment: AugmentConfig = Field(default_factory=AugmentConfig)
+    balance: BalanceConfig = Field(default_factory=BalanceConfig)
+    validation: ValidationConfig = Field(default_factory=ValidationConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
+    promotion: PromotionConfig = Field(default_factory=PromotionConfig)
+
+    def resolved(self) -> dict[str, Any]:
+        """The config as plain JSON-able data, every default filled in."""
+        return self.model_dump(mode="json")
+
+    def section_hash(self, *sections: str) -> str:
+        """Stable hash of some top-level sections (all when none given), for naming artifacts."""
+        data = self.resolved()
+        picked = {k: data[k] for k in (sections or sorted(data))}
+        return _hash_json(picked)
+
+    @property
+    def config_hash(self) -> str:
+        return self.section_hash()
+
+    @property
+    def root(self) -> Path:
+        return self.project.root
+
+
+def _hash_json(data: Any) -> str:
+    blob = json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def _parse_override(item: str) -> tuple[list[str], Any]:
+    if "=" not in item:
+        raise ConfigError(f"override {item!r} is not of the form a.b=value")
+    key, raw = item.split("=", 1)
+    path = [p for p in key.strip().split(".") if p]
+    if not path:
+        raise ConfigError(f"override {item!r} has an empty key")
+    # YAML parsing gives numbers, booleans, null and lists their natural types.
+    return path, yaml.safe_load(raw) if raw.strip() else ""
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Return a copy of ``data`` with each ``a.b=c`` override set."""
+    data = json.loads(json.dumps(data))
+    for item in overrides:
+        path, value = _parse_override(item)
+        node = data
+        for part in path[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"override {item!r}: {part!r} is a value, not a section")
+            node = child
+        node[path[-1]] = value
+    return data
+
+
+def _format_errors(err: ValidationError, source: str) -> str:
+    lines = [f"invalid config ({source}):"]
+    for e in err.errors():
+        field = ".".join(str(p) for p in e["loc"]) or "<root>"
+        got = e.get("input")
+        got_txt = "" if isinstance(got, dict) else f" (got {got!r})"
+        lines.append(f"  - {field}: {e['msg']}{got_txt}")
+    lines.append("Fix the field in the YAML file or with --set FIELD=VALUE.")
+    return "\n".join(lines)
+
+
+def from_dict(data: dict[str, Any], source: str = "<dict>") -> DriftloopConfig:
+    try:
+        return DriftloopConfig.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(_format_errors(err, source)) from None
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> DriftloopConfig:
+    """Load a YAML config, apply ``a.b=c`` overrides, and validate the whole tree."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist; pass --config configs/<name>.yaml")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"config file {path} is not valid YAML: {err}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a mapping at the top level")
+    return from_dict(apply_overrides(data, overrides or []), source=str(path))
