@@ -213,6 +213,16 @@ class Catalog:
     def run_dir(self, run_id: str) -> Path:
         return self.runs_dir / run_id
 
+    def run_summaries(self) -> list[dict[str, Any]]:
+        """Every run's summary.json, oldest first (run ids start with a UTC timestamp)."""
+        if not self.runs_dir.exists():
+            return []
+        found = sorted(self.runs_dir.glob("*/summary.json"))
+        return [json.loads(p.read_text(encoding="utf-8")) for p in found]
+
+    def latest_run(self, status: str = "succeeded") -> dict[str, Any] | None:
+        return next((s for s in reversed(self.run_summaries()) if s.get("status") == status), None)
+
     def start_run(self, cfg: DriftloopConfig, run_id: str) -> Path:
         run_dir = self.run_dir(run_id)
         run_dir.mkdir(parents=True, exist_ok=False)

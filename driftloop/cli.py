@@ -122,6 +122,31 @@ def demo_data(
         typer.echo(f"{len(frame):5d} rows -> {target}")
 
 
+@app.command("drift-check")
+def drift_check_cmd(config: ConfigOpt = DEFAULT_CONFIG, set_: SetOpt = None) -> None:
+    """Compare data landed since the last successful run with that run's data; retrain on drift."""
+    _load(config, set_)
+    from flows.retrain import drift_check
+
+    try:
+        result = drift_check(config_path=str(config), overrides=list(set_ or []))
+    except Exception as err:
+        _fail(f"{type(err).__name__}: {err}", code=1)
+    typer.echo(json.dumps({k: v for k, v in result.items()}, indent=2, default=str))
+
+
+@app.command()
+def serve(config: ConfigOpt = DEFAULT_CONFIG, set_: SetOpt = None) -> None:
+    """Serve the watch, retrain-on-new-data and scheduled drift-check deployments (needs PREFECT_API_URL)."""
+    _load(config, set_)
+    from deployments.serve import serve_all
+
+    try:
+        serve_all(str(config), list(set_ or []))
+    except RuntimeError as err:
+        _fail(str(err))
+
+
 @app.command("show-config")
 def show_config(config: ConfigOpt = DEFAULT_CONFIG, set_: SetOpt = None) -> None:
     """Print the resolved config (every default filled in) and its hash."""

@@ -87,7 +87,16 @@ class LabelModelConfig(_Section):
     n_epochs: int = Field(500, ge=1, description="LabelModel training epochs.")
     lr: float = Field(0.01, gt=0, description="LabelModel learning rate.")
     l2: float = Field(0.0, ge=0, description="LabelModel L2 regularisation.")
-    class_balance: list[float] | None = Field(None, description="Prior class balance; default: estimated from the gold dev set.")
+    class_balance: list[float] | None = Field(
+        None, description="Prior class shares in data.labels order (normalised to sum 1); default: estimated from the gold dev set."
+    )
+
+    @field_validator("class_balance")
+    @classmethod
+    def _positive_balance(cls, balance: list[float] | None) -> list[float] | None:
+        if balance is not None and (len(balance) < 2 or any(p <= 0 for p in balance)):
+            raise ValueError(f"class_balance needs one positive share per label, got {balance}")
+        return balance
 
 
 class WeakLabelConfig(_Section):
@@ -116,6 +125,19 @@ class ValidationConfig(_Section):
     max_imbalance_ratio: float = Field(10.0, ge=1.0, description="Largest (biggest class / smallest class) allowed in the training set.")
     min_label_confidence: float = Field(0.5, ge=0.0, le=1.0, description="Smallest weak-label confidence allowed in the training set.")
     build_data_docs: bool = Field(True, description="Build GX Data Docs (HTML) for every run.")
+
+
+class DriftConfig(_Section):
+    """When new data counts as drifted, and how the service reacts."""
+
+    max_domain_auc: float = Field(0.75, ge=0.5, le=1.0, description="Drift when a classifier tells new from reference embeddings with a higher ROC AUC.")
+    max_label_psi: float = Field(0.2, ge=0.0, description="Drift when the weak-label class distribution shifts by a higher PSI.")
+    max_length_psi: float = Field(0.25, ge=0.0, description="Drift when the text-length distribution shifts by a higher PSI.")
+    min_current_rows: int = Field(50, ge=2, description="Fewest new rows needed to judge drift.")
+    max_rows: int = Field(1000, ge=10, description="Sample at most this many rows per side (embedding cost).")
+    schedule_cron: str = Field("0 3 * * *", description="Cron schedule of the drift-check deployment.")
+    watch_interval_s: int = Field(60, ge=5, description="How often the watch deployment looks for new files in data/incoming/.")
+    retrain_on_drift: bool = Field(True, description="Run the pipeline when the scheduled check finds drift.")
 
 
 class TrainConfig(_Section):
@@ -196,6 +218,7 @@ class DriftloopConfig(_Section):
     augment: AugmentConfig = Field(default_factory=AugmentConfig)
     balance: BalanceConfig = Field(default_factory=BalanceConfig)
     validation: ValidationConfig = Field(default_factory=ValidationConfig)
+    drift: DriftConfig = Field(default_factory=DriftConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
     promotion: PromotionConfig = Field(default_factory=PromotionConfig)
