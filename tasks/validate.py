@@ -1,0 +1,531 @@
+"""The validation gate: run a Great Expectations 1.x suite (JSON under expectations/) on a frame.
+
+The suites hold the expectations; the config holds the numbers. Each suite refers to its
+thresholds as ``{"$PARAMETER": name}`` and :func:`suite_parameters` builds the values from the
+config, so a user edits a threshold in YAML and an expectation in JSON, never both.
+
+Severity uses GX's own ``severity`` field of each expectation: ``critical`` fails the gate,
+``warning`` (or ``info``) is reported only. An expectation whose ``meta`` has
+``"only_if_column_present": true`` is skipped when the frame lacks its column (a raw batch of
+unlabelled text has no ``label``).
+
+Two checks have no built-in expectation:
+
+- duplicate ratio: ``expect_column_proportion_of_unique_values_to_be_between`` with
+  ``min_value = 1 - max_duplicate_ratio`` (parameter ``min_unique_ratio``), on a helper column
+  ``__distinct_row_text``: the text, blanked on repeats of a ``row_id``. Oversampling repeats rows
+  on purpose under the same ``row_id``; GX ignores nulls, so those copies do not count as
+  duplicates, while the row count and the class balance still see every row the model trains on;
+- class imbalance: a helper column ``__class_imbalance_ratio`` (largest class count / the row's
+  class count) is added to a copy of the frame, and ``expect_column_max_to_be_between`` bounds it:
+  its maximum is exactly largest class / smallest class, and Data Docs show it as the observed value.
+
+Great Expectations is imported lazily: importing it takes 2-3 s.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import unquote, urlparse
+
+import pandas as pd
+
+from driftloop.atomic import file_lock
+from driftloop.catalog import InputError
+from driftloop.config import DriftloopConfig
+
+if TYPE_CHECKING:
+    import great_expectations as gx
+
+# Must be set before great_expectations is first imported; setdefault keeps a user's choice.
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+
+DATA_SOURCE = "driftloop"
+BATCH_DEFINITION = "whole_frame"
+ONLY_IF_PRESENT = "only_if_column_present"
+CLASS_IMBALANCE_COLUMN = "__class_imbalance_ratio"
+DISTINCT_ROW_TEXT_COLUMN = "__distinct_row_text"
+
+# Where each suite parameter comes from, so failure messages name the config field to change.
+PARAMETER_SOURCES: dict[str, str] = {
+    "labels": "data.labels",
+    "min_chars": "clean.min_chars",
+    "max_chars": "clean.max_chars",
+    "min_rows": "validation.min_rows",
+    "min_raw_rows": "validation.min_raw_rows",
+    "min_unique_ratio": "1 - validation.max_duplicate_ratio",
+    "max_imbalance_ratio": "validation.max_imbalance_ratio",
+    "min_label_confidence": "validation.min_label_confidence",
+}
+
+SUITE_SUBJECTS = {"raw_batch": "raw batch", "training_set": "training set"}
+
+_GX_LOCK = threading.Lock()
+
+
+def _class_imbalance_ratio(frame: pd.DataFrame, parameters: dict[str, Any]) -> pd.Series:
+    labels = frame["label"]
+    if "labels" in parameters:
+        # Unknown labels fail their own check; counting them as a tiny class would double-report.
+        labels = labels.where(labels.isin(parameters["labels"]))
+    counts = labels.value_counts(dropna=True)
+    # Null labels map to NaN, which column aggregates ignore.
+    class_sizes = labels.map(counts).astype("float64")
+    largest = float(counts.max()) if len(counts) else float("nan")
+    return largest / class_sizes
+
+
+def _distinct_row_text(frame: pd.DataFrame, parameters: dict[str, Any]) -> pd.Series:
+    if "row_id" not in frame.columns:
+        return frame["text"]
+    repeat = frame["row_id"].notna() & frame["row_id"].duplicated()
+    return frame["text"].where(~repeat)
+
+
+# Helper column -> (the column it is computed from, how). Added only when a suite refers to it.
+HELPER_COLUMNS: dict[str, tuple[str, Callable[[pd.DataFrame, dict[str, Any]], pd.Series]]] = {
+    CLASS_IMBALANCE_COLUMN: ("label", _class_imbalance_ratio),
+    DISTINCT_ROW_TEXT_COLUMN: ("text", _distinct_row_text),
+}
+
+
+@dataclass
+class ValidationReport:
+    """The outcome of one suite run: gate verdict, failures by severity, the raw GX result."""
+
+    suite: str
+    success: bool
+    critical_failures: list[dict[str, Any]]
+    warnings: list[dict[str, Any]]
+    statistics: dict[str, Any]
+    results: dict[str, Any]
+    data_docs: Path | None = None
+    skipped: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The report as JSON-able data."""
+        data = asdict(self)
+        data["data_docs"] = str(self.data_docs) if self.data_docs else None
+        return data
+
+
+class ValidationFailed(Exception):
+    """A frame failed critical expectations; the message names each one and what to do."""
+
+    def __init__(self, message: str, report: ValidationReport | None = None):
+        super().__init__(message)
+        self.report = report
+
+    @classmethod
+    def from_report(cls, report: ValidationReport, subject: str | None = None) -> ValidationFailed:
+        """The exception for a failed report, e.g. "training set failed 2 critical expectations: ..."."""
+        subject = subject or SUITE_SUBJECTS.get(report.suite, f"suite {report.suite}")
+        failures = report.critical_failures
+        n = len(failures)
+        lines = [
+            f"{subject} failed {n} critical expectation{'s' if n != 1 else ''}: "
+            + "; ".join(_describe(f) for f in failures)
+        ]
+        hints = [f"- {_label(f)}: {f['notes']}" for f in failures if f.get("notes")]
+        if hints:
+            lines += ["What to do:", *hints]
+        lines.append(
+            f"Thresholds live in the config (validation.*, clean.*, data.labels); the expectations "
+            f"in the suite {report.suite!r} under expectations/."
+        )
+        if report.data_docs:
+            lines.append(f"Data Docs: {report.data_docs}")
+        return cls("\n".join(lines), report)
+
+
+def suite_parameters(cfg: DriftloopConfig, kind: Literal["raw", "train"]) -> dict[str, Any]:
+    """The ``$PARAMETER`` values a suite of this kind refers to, taken from the config."""
+    common = {
+        "labels": list(cfg.data.labels),
+        "min_chars": cfg.clean.min_chars,
+        "max_chars": cfg.clean.max_chars,
+        # GX has no duplicate-ratio expectation: the suites bound the share of unique texts.
+        "min_unique_ratio": 1.0 - cfg.validation.max_duplicate_ratio,
+    }
+    if kind == "raw":
+        return {**common, "min_raw_rows": cfg.validation.min_raw_rows}
+    if kind == "train":
+        return {
+            **common,
+            "min_rows": cfg.validation.min_rows,
+            "max_imbalance_ratio": cfg.validation.max_imbalance_ratio,
+            "min_label_confidence": cfg.validation.min_label_confidence,
+        }
+    raise ValueError(f"kind must be 'raw' or 'train', got {kind!r}")
+
+
+def load_suite(suite_path: Path) -> gx.ExpectationSuite:
+    """Load a GX expectation suite from its JSON file, rejecting any invalid expectation."""
+    gx = _import_gx()
+    from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
+
+    suite_path = Path(suite_path)
+    if not suite_path.is_file():
+        raise InputError(
+            f"expectation suite {suite_path} does not exist; set validation.raw_suite / "
+            f"validation.train_suite to a JSON suite (see expectations/ in the repository)"
+        )
+    try:
+        data = json.loads(suite_path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise InputError(f"expectation suite {suite_path} is not valid JSON: {err}. Fix the file and rerun.") from None
+    if not isinstance(data, dict) or not isinstance(data.get("expectations"), list):
+        raise InputError(f"expectation suite {suite_path} must be a JSON object with an 'expectations' list")
+    # Built one by one because ExpectationSuite(**data) only logs an invalid expectation and drops it:
+    # a typo in the file would silently remove a check from the gate.
+    expectations = []
+    for i, item in enumerate(data["expectations"]):
+        try:
+            expectations.append(ExpectationConfiguration(**item).to_domain_obj())
+        except Exception as err:  # unknown type, missing or extra kwargs, bad severity: all user edits
+            name = item.get("type") if isinstance(item, dict) else item
+            message = " ".join(str(err).split())
+            raise InputError(
+                f"expectation suite {suite_path}: expectation #{i} ({name}) is invalid: {message}. "
+                f"Fix the file and rerun."
+            ) from None
+    try:
+        return gx.ExpectationSuite(**{**data, "expectations": expectations})
+    except Exception as err:
+        raise InputError(f"expectation suite {suite_path} is invalid: {err}. Fix the file and rerun.") from None
+
+
+def validate(
+    frame: pd.DataFrame,
+    suite_path: Path,
+    parameters: dict[str, Any],
+    *,
+    gx_root: Path | None = None,
+    run_name: str = "manual",
+    build_data_docs: bool = True,
+) -> ValidationReport:
+    """Run the suite in ``suite_path`` on ``frame`` and sort failures into critical and warnings.
+
+    Args:
+        frame: the table to check; not modified.
+        suite_path: a GX suite JSON file.
+        parameters: values for the suite's ``$PARAMETER`` references (see :func:`suite_parameters`).
+        gx_root: folder of a file-backed GX project (created if missing) that keeps results and
+            Data Docs; None validates in an ephemeral context and builds no docs.
+        run_name: names the run in stored results and Data Docs.
+        build_data_docs: update Data Docs under ``<gx_root>/gx/uncommitted/data_docs/local_site/``.
+
+    Returns:
+        A :class:`ValidationReport`; ``success`` is False when a critical expectation failed.
+    """
+    started = time.perf_counter()
+    suite = load_suite(suite_path)
+    missing = sorted(set(suite.suite_parameter_options) - set(parameters))
+    if missing:
+        raise ValueError(
+            f"suite {suite.name!r} ({suite_path}) refers to parameters {missing} that were not given; "
+            f"build them with suite_parameters(cfg, kind) or remove the references from the suite"
+        )
+
+    skipped = _drop_absent_optional(suite, frame)
+    prepared = _with_helper_columns(frame, suite, parameters)
+    # get_context() sets a process-wide "current project" that GX objects resolve through, so two
+    # threads (e.g. Prefect's thread task runner) validating at once must not interleave.
+    with _GX_LOCK:
+        if gx_root is None:
+            suite, result, docs = _run(_ephemeral_context(), suite, prepared, parameters, run_name, docs=False)
+        else:
+            gx_root = Path(gx_root)
+            # Two processes writing one GX project at once would interleave its store files.
+            with file_lock(gx_root / ".gx.lock"):
+                context = _file_context(gx_root)
+                suite, result, docs = _run(context, suite, prepared, parameters, run_name, docs=build_data_docs)
+
+    return _report(suite, frame, result, docs, skipped, time.perf_counter() - started)
+
+
+def format_failures(report: ValidationReport) -> str:
+    """A readable multi-line summary of a report's critical failures and warnings."""
+    if not report.critical_failures and not report.warnings:
+        return f"{report.suite}: all {report.statistics.get('evaluated_expectations', 0)} expectations passed"
+    lines = []
+    for title, failures in (("critical failures", report.critical_failures), ("warnings", report.warnings)):
+        if failures:
+            lines.append(f"{report.suite}: {title} ({len(failures)})")
+            for failure in failures:
+                lines.append(f"  - {_describe(failure)}")
+                if failure.get("notes"):
+                    lines.append(f"    what to do: {failure['notes']}")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------
+# GX plumbing
+
+
+def _import_gx():
+    with warnings.catch_warnings():
+        # GX's import raises an sre_constants DeprecationWarning, fatal under `-W error`.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import great_expectations as gx
+    return gx
+
+
+def _quiet(context) -> None:
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
+
+
+def _ephemeral_context():
+    context = _import_gx().get_context(mode="ephemeral")
+    _quiet(context)
+    return context
+
+
+def _file_context(gx_root: Path):
+    gx_root.mkdir(parents=True, exist_ok=True)
+    context = _import_gx().get_context(mode="file", project_root_dir=str(gx_root))
+    _quiet(context)
+    return context
+
+
+def _batch_definition(context, asset_name: str):
+    # get-or-add at each level: add_or_update_pandas would wipe the assets of a reopened project.
+    try:
+        source = context.data_sources.get(DATA_SOURCE)
+    except KeyError:
+        source = context.data_sources.add_pandas(DATA_SOURCE)
+    try:
+        asset = source.get_asset(asset_name)
+    except LookupError:
+        asset = source.add_dataframe_asset(asset_name)
+    try:
+        return asset.get_batch_definition(BATCH_DEFINITION)
+    except KeyError:
+        return asset.add_batch_definition_whole_dataframe(BATCH_DEFINITION)
+
+
+def _run(context, suite, frame: pd.DataFrame, parameters: dict[str, Any], run_name: str, *, docs: bool):
+    gx = _import_gx()
+    from great_expectations.core.run_identifier import RunIdentifier
+
+    batch_definition = _batch_definition(context, suite.name)
+    # The JSON file is the source of truth: overwrite the project's stored copy every run.
+    suite = context.suites.add_or_update(suite)
+    definition = context.validation_definitions.add_or_update(
+        gx.ValidationDefinition(name=suite.name, data=batch_definition, suite=suite)
+    )
+    actions = [gx.checkpoint.UpdateDataDocsAction(name="update_data_docs")] if docs else []
+    checkpoint = context.checkpoints.add_or_update(
+        gx.Checkpoint(name=suite.name, validation_definitions=[definition], actions=actions)
+    )
+    outcome = checkpoint.run(
+        batch_parameters={"dataframe": frame},
+        expectation_parameters=parameters,
+        run_id=RunIdentifier(run_name=run_name, run_time=datetime.now(timezone.utc)),
+    )
+    (result,) = outcome.run_results.values()
+    return suite, result, _docs_index(context) if docs else None
+
+
+def _docs_index(context) -> Path | None:
+    for site in context.get_docs_sites_urls():
+        url = site.get("site_url")
+        if url and url.startswith("file://"):
+            return Path(unquote(urlparse(url).path))
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Frame preparation and result summary
+
+
+def _column(expectation) -> str | None:
+    return getattr(expectation, "column", None)
+
+
+def _drop_absent_optional(suite, frame: pd.DataFrame) -> list[dict[str, Any]]:
+    skipped, kept = [], []
+    for expectation in suite.expectations:
+        column = _column(expectation)
+        if (expectation.meta or {}).get(ONLY_IF_PRESENT) and column not in frame.columns:
+            skipped.append({"expectation": expectation.expectation_type, "column": column, "reason": "column absent"})
+        else:
+            kept.append(expectation)
+    suite.expectations = kept
+    return skipped
+
+
+def _with_helper_columns(frame: pd.DataFrame, suite, parameters: dict[str, Any]) -> pd.DataFrame:
+    wanted = {_column(e) for e in suite.expectations} & set(HELPER_COLUMNS)
+    helpers = {
+        name: compute(frame, parameters)
+        for name, (source, compute) in HELPER_COLUMNS.items()
+        if name in wanted and source in frame.columns
+    }
+    # assign returns a new frame (copy-on-write), so the caller's frame is never touched.
+    return frame.assign(**helpers) if helpers else frame
+
+
+def _source_column(column: str | None) -> str | None:
+    return HELPER_COLUMNS[column][0] if column in HELPER_COLUMNS else column
+
+
+def _report(suite, frame: pd.DataFrame, result, docs: Path | None, skipped: list, seconds: float) -> ValidationReport:
+    results = result.to_json_dict()
+    order = {e.id: i for i, e in enumerate(suite.expectations)}
+    # Results carry resolved values; the stored suite still says which kwarg was which parameter.
+    referenced = {
+        e.id: {k: v["$PARAMETER"] for k, v in e.configuration.kwargs.items() if _is_parameter(v)}
+        for e in suite.expectations
+    }
+    failed = sorted(
+        (r for r in results["results"] if not r["success"]),
+        key=lambda r: order.get(r["expectation_config"].get("id"), len(order)),
+    )
+    missing_reported = {
+        r["expectation_config"]["kwargs"].get("column")
+        for r in failed
+        if r["expectation_config"]["type"] == "expect_column_to_exist"
+    }
+    critical, warned = [], []
+    for r in failed:
+        failure = _failure(r, frame.columns, referenced.get(r["expectation_config"].get("id"), {}))
+        # A missing column fails every expectation on it; its expect_column_to_exist says it once.
+        if failure["expectation"] != "expect_column_to_exist" and failure.get("missing_column") in missing_reported:
+            continue
+        (critical if failure["severity"] == "critical" else warned).append(failure)
+    statistics = {
+        **results["statistics"],
+        "rows": len(frame),
+        "critical_failures": len(critical),
+        "warnings": len(warned),
+        "skipped_expectations": len(skipped),
+        "seconds": round(seconds, 3),
+    }
+    return ValidationReport(
+        suite=suite.name,
+        success=not critical,
+        critical_failures=critical,
+        warnings=warned,
+        statistics=statistics,
+        results=results,
+        data_docs=docs,
+        skipped=skipped,
+    )
+
+
+def _is_parameter(value: Any) -> bool:
+    return isinstance(value, dict) and "$PARAMETER" in value
+
+
+def _failure(r: dict[str, Any], columns: pd.Index, parameters: dict[str, str]) -> dict[str, Any]:
+    config = r["expectation_config"]
+    kwargs = {k: v for k, v in config["kwargs"].items() if k != "batch_id"}
+    column = kwargs.get("column")
+    source = _source_column(column)
+    failure: dict[str, Any] = {
+        "expectation": config["type"],
+        "column": column,
+        "severity": str(config.get("severity") or "critical"),
+        "observed": _observed(r),
+        "expected": _expected(config["type"], kwargs),
+        "parameters": parameters,
+        "kwargs": kwargs,
+        "notes": config.get("notes"),
+        "details": r.get("result", {}),
+    }
+    if source is not None and source not in columns:
+        failure["missing_column"] = source
+        failure["observed"] = f"column {source!r} missing"
+    return failure
+
+
+def _exception_message(r: dict[str, Any]) -> str | None:
+    info = r.get("exception_info") or {}
+    # GX puts one record per failed metric, or a single flat record.
+    records = [info] if "raised_exception" in info else list(info.values())
+    for record in records:
+        if isinstance(record, dict) and record.get("raised_exception"):
+            return str(record.get("exception_message") or "error").splitlines()[0][:200]
+    return None
+
+
+def _short(value: Any, quote: bool = True) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    text = repr(value) if quote or not isinstance(value, str) else value
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _observed(r: dict[str, Any]) -> str:
+    error = _exception_message(r)
+    if error:
+        return f"error: {error}"
+    result = r.get("result") or {}
+    if result.get("partial_missing_list"):
+        # Set-containment expectations report what is missing instead of an observed value.
+        missing = result["partial_missing_list"]
+        return f"{result.get('missing_count', len(missing))} missing: {missing}"
+    if "observed_value" in result:
+        value = result["observed_value"]
+        return "nothing (no non-null values)" if value is None else _short(value, quote=False)
+    if "unexpected_count" in result:
+        count, total = result["unexpected_count"], result.get("element_count", 0)
+        text = f"{count} of {total} rows failing"
+        examples = [v for v in result.get("partial_unexpected_list") or [] if v is not None][:3]
+        return text + (f", e.g. {', '.join(_short(v) for v in examples)}" if examples else "")
+    return "no result"
+
+
+# How to say what an expectation without bounds or a value set wants.
+_EXPECTED_PHRASES = {
+    "expect_column_to_exist": "the column present",
+    "expect_column_values_to_not_be_null": "no nulls",
+    "expect_column_values_to_be_unique": "unique values",
+}
+
+
+def _expected(expectation: str, kwargs: dict[str, Any]) -> str:
+    low, high = kwargs.get("min_value"), kwargs.get("max_value")
+    if expectation in _EXPECTED_PHRASES:
+        text = _EXPECTED_PHRASES[expectation]
+    elif expectation == "expect_column_distinct_values_to_contain_set":
+        text = f"every one of {sorted(kwargs['value_set'], key=str)} present"
+    elif low is not None and high is not None:
+        text = f"between {_short(low)} and {_short(high)}"
+    elif low is not None:
+        text = f">= {_short(low)}"
+    elif high is not None:
+        text = f"<= {_short(high)}"
+    elif "value_set" in kwargs:
+        text = f"values in {sorted(kwargs['value_set'], key=str)}"
+    elif "type_" in kwargs:
+        text = f"type {kwargs['type_']}"
+    else:
+        text = ", ".join(f"{k}={_short(v)}" for k, v in kwargs.items() if k != "column")
+    mostly = kwargs.get("mostly")
+    if mostly is not None and mostly < 1:
+        text += f" for at least {mostly:.0%} of rows"
+    return text
+
+
+def _label(failure: dict[str, Any]) -> str:
+    column = failure.get("column")
+    return f"{failure['expectation']} ({column})" if column else failure["expectation"]
+
+
+def _describe(failure: dict[str, Any]) -> str:
+    sources = [PARAMETER_SOURCES.get(p, p) for p in (failure.get("parameters") or {}).values()]
+    where = f" ({', '.join(dict.fromkeys(sources))})" if sources else ""
+    return f"{_label(failure)}: observed {failure['observed']}, expected {failure['expected']}{where}"
