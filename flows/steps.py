@@ -16,10 +16,11 @@ import pandas as pd
 from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from driftloop.atomic import write_json
+from driftloop.atomic import atomic_path, write_json
 from driftloop.catalog import Catalog, content_hash
 from driftloop.config import DriftloopConfig
 from driftloop.ingestion import ingest_paths, load_role
+from tasks.plots import balance_figure, lf_figure, save_figure
 
 CODE_VERSION = "1"
 
@@ -179,10 +180,9 @@ def weak_label_task(cfg: DriftloopConfig, run_id: str, cleaned: dict) -> dict:
                           pd.DataFrame({"row_id": test["row_id"], "label_probs": list(map(list, test_probs))}))
     run_dir = catalog.run_dir(run_id)
     analysis = result.analysis.reset_index().rename(columns={"index": "lf"})
-    from driftloop.atomic import atomic_path
-
     with atomic_path(run_dir / "lf_analysis.csv") as tmp:
         analysis.to_csv(tmp, index=False)
+    save_figure(lf_figure(analysis), run_dir / "lf_analysis.png")
     _logger().info(
         "weak labels: %s LFs, coverage %.3f, label model dev acc %.3f vs majority vote %.3f, %s rows abstained",
         metrics["n_lfs"], metrics["coverage"], metrics["label_model_dev_accuracy"],
@@ -217,6 +217,7 @@ def balance_task(cfg: DriftloopConfig, run_id: str, labelled_key: str, synthetic
     result = balance(frame, cfg.balance, cfg.data.labels, seed=cfg.project.seed)
     key = content_hash("balance", labelled_key, synthetic_key, cfg.section_hash("balance"), cfg.project.seed, CODE_VERSION)
     _save(catalog, "balance", key, result.frame, result.report)
+    save_figure(balance_figure(result.before, result.after, cfg.balance.strategy), catalog.run_dir(run_id) / "balance.png")
     _logger().info("balance (%s): %s -> %s", cfg.balance.strategy, result.before, result.after)
     _publish_table(run_id, "balance",
                    [{"label": k, "before": result.before[k], "after": result.after[k]} for k in cfg.data.labels],
