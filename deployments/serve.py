@@ -17,6 +17,9 @@ from __future__ import annotations
 import os
 
 from driftloop.config import load_config
+from driftloop.runtime import apply_defaults
+
+apply_defaults()
 
 
 def build_deployments(config_path: str, overrides: list[str] | None = None) -> list:

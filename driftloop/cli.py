@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import sys
 from pathlib import Path
@@ -11,15 +10,9 @@ from typing import Annotated, Optional
 
 import typer
 
-# Offline by design: fail at once instead of retrying a model hub, and send no analytics.
-for _key, _value in {
-    "HF_HUB_OFFLINE": "1",
-    "TRANSFORMERS_OFFLINE": "1",
-    "GX_ANALYTICS_ENABLED": "false",
-    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-    "TOKENIZERS_PARALLELISM": "false",
-}.items():
-    os.environ.setdefault(_key, _value)
+from driftloop.runtime import apply_defaults
+
+apply_defaults()
 
 app = typer.Typer(
     name="driftloop",
@@ -145,6 +138,49 @@ def serve(config: ConfigOpt = DEFAULT_CONFIG, set_: SetOpt = None) -> None:
         serve_all(str(config), list(set_ or []))
     except RuntimeError as err:
         _fail(str(err))
+
+
+@app.command()
+def predict(
+    texts: Annotated[Optional[list[str]], typer.Argument(help="Texts to classify; none: read --file or stdin.")] = None,
+    file: Annotated[Optional[Path], typer.Option("--file", "-f", help="Classify each line of this file ('-': stdin).")] = None,
+    batch_size: Annotated[int, typer.Option(min=1, help="Texts per forward pass.")] = 64,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per text: label, confidence, probs.")] = False,
+    config: ConfigOpt = DEFAULT_CONFIG,
+    set_: SetOpt = None,
+) -> None:
+    """Classify texts with the champion model: arguments, a file (one text per line) or stdin.
+
+    Prints one line per text: label, confidence, text (or JSON with --json).
+    """
+    from transformers.utils import logging as hf_logging
+
+    from driftloop.catalog import Catalog
+    from tasks.predict import NoChampionError, predict_with_champion
+
+    hf_logging.disable_progress_bar()
+    cfg = _load(config, set_)
+    if texts and file is not None:
+        _fail("give texts as arguments or --file, not both")
+    if not texts:
+        if file is None and sys.stdin.isatty():
+            _fail('nothing to classify: pass texts (driftloop predict "some text"), --file PATH, or pipe lines to stdin')
+        try:
+            stream = sys.stdin if file is None or str(file) == "-" else file.open(encoding="utf-8")
+            with stream:
+                texts = [line.rstrip("\r\n") for line in stream if line.strip()]
+        except (OSError, UnicodeDecodeError) as err:
+            _fail(f"cannot read {file or 'stdin'}: {err}")
+    try:
+        result = predict_with_champion(texts, Catalog.from_config(cfg).models_dir, batch_size=batch_size,
+                                       device=cfg.train.device)
+    except NoChampionError as err:
+        _fail(str(err), code=1)
+    for record in result.records(texts):
+        if as_json:
+            typer.echo(json.dumps({**record, "model_version": result.model_version}, ensure_ascii=False))
+        else:
+            typer.echo(f"{record['label']}\t{record['confidence']:.4f}\t{record['text']}")
 
 
 @app.command("show-config")

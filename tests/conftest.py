@@ -2,16 +2,9 @@
 
 from __future__ import annotations
 
-import os
+from driftloop.runtime import apply_defaults
 
-for _key, _value in {
-    "HF_HUB_OFFLINE": "1",
-    "TRANSFORMERS_OFFLINE": "1",
-    "GX_ANALYTICS_ENABLED": "false",
-    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-    "TOKENIZERS_PARALLELISM": "false",
-}.items():
-    os.environ.setdefault(_key, _value)
+apply_defaults()
 
 from pathlib import Path  # noqa: E402
 
@@ -47,3 +40,14 @@ def project(tmp_path: Path) -> Path:
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(data))
     (tmp_path / "data" / "incoming").mkdir(parents=True)
     return tmp_path
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Tiny models gain nothing from threads, and on a busy 2-core box OpenMP spin-waits make them ~50x slower."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,9 @@ pytestmark = pytest.mark.integration
 SMALL = [
     "demo.gold_dev_size=200", "demo.gold_test_size=200", "demo.n_later_batches=1", "demo.later_batch_size=150",
     "validation.min_rows=100", "validation.build_data_docs=true", "weak_label.label_model.n_epochs=100",
+    # Real models, fast paths: EDA (+ Apertium where installed) augmentation, frozen-MiniLM fine-tuning.
+    "augment.paraphrase.enabled=false", f"augment.back_translation.enabled={shutil.which('apertium') is not None}",
+    "train.method=feature",
 ]
 
 
@@ -63,11 +67,41 @@ def test_pipeline_runs_and_writes_summary(harness, project):
     assert on_disk["validation"]["success"] is True
     assert Path(on_disk["validation"]["data_docs"]).exists()
 
-    # A second run over the same snapshots: raw data untouched, ingest is a no-op.
+    aug = on_disk["augmentation"]
+    assert aug["per_class"]["spam"]["accepted"] == aug["accepted"] > 0 and aug["per_class"]["ham"]["generated"] == 0
+    assert aug["generated"] == aug["accepted"] + sum(aug["rejected_by_reason"].values())
+    assert (run_dir / "augmentation_samples.csv").exists()
+    assert on_disk["balance"]["after"]["spam"] > on_disk["balance"]["before"]["spam"]
+
+    training, evaluation, promotion = on_disk["training"], on_disk["evaluation"], on_disk["promotion"]
+    assert training["method"] == "feature" and 0 < training["trainable_params"] < training["total_params"]
+    assert evaluation["n_test"] == len(parts["gold_test"]) and evaluation["n_synthetic_excluded"] == 0
+    assert evaluation["accuracy"] > evaluation["majority_accuracy"]
+    assert evaluation["label_model_accuracy"] is not None
+    assert promotion["promoted"] is True and promotion["champion_after"] == summary["run_id"]
+    model_dir = project / "models" / summary["run_id"]
+    assert (model_dir / "README.md").exists() and (model_dir / "confusion_matrix.png").exists()
+
+    # A second run over the same snapshots: raw data untouched, ingest is a no-op, a promotion decision is made.
     before = _raw_digests(project)
     again = pipeline(config_path=str(project / "config.yaml"), overrides=SMALL)
     assert {o["status"] for o in again["ingest"]} == {"already_ingested"}
     assert _raw_digests(project) == before
+    assert again["promotion"]["champion_before"] == summary["run_id"]
+    registry = json.loads((project / "models" / "registry.json").read_text())
+    assert [v["version"] for v in registry["versions"]] == [summary["run_id"], again["run_id"]]
+
+    # The champion serves predictions from the command line.
+    from typer.testing import CliRunner
+
+    from driftloop.cli import app
+
+    out = CliRunner().invoke(app, ["predict", "--config", str(project / "config.yaml"), "--json",
+                                   "WINNER!! Claim your prize, call 09061701461", "see you at lunch"])
+    assert out.exit_code == 0, out.output
+    records = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [r["label"] for r in records] == ["spam", "ham"]
+    assert records[0]["model_version"] == registry["champion"]
 
 
 def test_failed_gate_fails_the_flow_and_keeps_raw_data(harness, project):
@@ -87,3 +121,22 @@ def test_failed_gate_fails_the_flow_and_keeps_raw_data(harness, project):
     # Fixing the config and running again succeeds on the very same raw snapshots.
     ok = pipeline(config_path=str(project / "config.yaml"), overrides=SMALL)
     assert ok["status"] == "succeeded" and _raw_digests(project) == before
+
+
+def test_watch_and_drift_check_never_touch_raw_data(harness, project):
+    from flows.retrain import drift_check, watch_incoming
+    from flows.pipeline import pipeline
+
+    quick = [*SMALL, "augment.enabled=false", "train.enabled=false", "drift.min_current_rows=50"]
+    parts = _write_demo(project)
+    pipeline(config_path=str(project / "config.yaml"), overrides=quick)
+    before = _raw_digests(project)
+
+    # A later batch lands: the watcher snapshots it, the drift check compares and decides.
+    parts["batch_01"].to_csv(project / "data" / "incoming" / "sms_batch_01.csv", index=False)
+    landed = watch_incoming(config_path=str(project / "config.yaml"), overrides=quick)
+    assert len(landed["new_snapshots"]) == 1
+    result = drift_check(config_path=str(project / "config.yaml"), overrides=quick)
+    assert result["action"] in {"none", "retrain", "alert"} and "drift" in result
+    after = _raw_digests(project)
+    assert {k: after[k] for k in before} == before and len(after) == len(before) + 1

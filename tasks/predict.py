@@ -1,0 +1,70 @@
+"""Predict labels and probabilities for texts with the registry's champion model, in batches."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tasks.registry import ModelVersion, Registry
+from tasks.train import TextClassifier, load_classifier
+
+
+class NoChampionError(RuntimeError):
+    """The registry has no champion yet; the message says how to get one."""
+
+
+@dataclass
+class Prediction:
+    """Predictions for a list of texts, in input order."""
+
+    labels: list[str]
+    probabilities: np.ndarray  # (n_texts, n_labels), columns in ``label_names`` order
+    label_names: list[str]
+    model_version: str | None = None
+
+    @property
+    def confidence(self) -> np.ndarray:
+        return self.probabilities.max(axis=1) if len(self.labels) else np.zeros(0)
+
+    def records(self, texts: Sequence[str] | None = None) -> list[dict[str, Any]]:
+        """One JSON-able dict per text: label, confidence, {label: probability} (and the text when given)."""
+        out = []
+        for i, label in enumerate(self.labels):
+            row: dict[str, Any] = {"label": label, "confidence": round(float(self.probabilities[i].max()), 6),
+                                   "probs": {n: round(float(p), 6) for n, p in zip(self.label_names, self.probabilities[i])}}
+            if texts is not None:
+                row = {"text": texts[i], **row}
+            out.append(row)
+        return out
+
+
+def load_champion(models_dir: str | Path, device: str = "auto") -> tuple[ModelVersion, TextClassifier]:
+    """The champion's registry entry and its classifier, loaded from its model folder."""
+    registry = Registry(models_dir)
+    champion = registry.champion()
+    if champion is None:
+        raise NoChampionError(
+            f"no champion model in {registry.path}: run the pipeline with train.enabled=true until a model is promoted"
+        )
+    return champion, load_classifier(registry.resolve_path(champion), device=device)
+
+
+def predict(texts: Sequence[str], classifier: TextClassifier, batch_size: int = 64,
+            model_version: str | None = None) -> Prediction:
+    """Labels + probabilities for ``texts`` with ``classifier``."""
+    texts = [str(t) for t in texts]
+    probs = classifier.predict_proba(texts, batch_size=batch_size)
+    labels = [classifier.labels[i] for i in probs.argmax(axis=1)] if len(texts) else []
+    return Prediction(labels=labels, probabilities=probs, label_names=list(classifier.labels),
+                      model_version=model_version)
+
+
+def predict_with_champion(texts: Sequence[str], models_dir: str | Path, batch_size: int = 64,
+                          device: str = "auto") -> Prediction:
+    """Load the champion and predict ``texts`` (what ``driftloop predict`` runs)."""
+    champion, classifier = load_champion(models_dir, device)
+    return predict(texts, classifier, batch_size, model_version=champion.version)

