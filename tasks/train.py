@@ -262,7 +262,10 @@ def build_peft_config(cfg: TrainConfig, method: str, model: nn.Module | None = N
     if method in ("lora", "qlora"):
         return peft.LoraConfig(
             **common, r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
-            target_modules=cfg.target_modules, modules_to_save=extra_modules,
+            # Every linear layer of the encoder (not the head): on the demo, query/value only (PEFT's
+            # BERT default) scored macro-F1 0.959 against 0.969 for all-linear at 4x the adapter size.
+            target_modules=cfg.target_modules if cfg.target_modules is not None else "all-linear",
+            modules_to_save=extra_modules,
         )
     if method == "ia3":
         # Explicit target modules carry no feed-forward set: IA3 then scales their outputs.
