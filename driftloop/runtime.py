@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 
 DEFAULT_ENV = {
     # Offline by design: fail at once instead of retrying a model hub, and send no analytics.
@@ -16,6 +17,8 @@ DEFAULT_ENV = {
     "OMP_WAIT_POLICY": "PASSIVE",
     # Progress from the steps' own loggers (training, augmentation) goes to the Prefect run log too.
     "PREFECT_LOGGING_EXTRA_LOGGERS": "driftloop",
+    # ... and outside a flow (predict, benches, tests) those lines stay local without a warning each.
+    "PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW": "ignore",
 }
 
 
@@ -26,6 +29,8 @@ def apply_defaults() -> None:
     # bitsandbytes warns on import that its optional CPU 4-bit kernels are absent; driftloop never
     # runs 4-bit on CPU (qlora falls back to lora there), so the warning is noise.
     logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
+    # PEFT 0.21 reads transformers' deprecated `is_gradient_checkpointing` on every adapter it builds.
+    warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
 
 
 def enable_progress_logging() -> None:

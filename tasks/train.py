@@ -325,7 +325,9 @@ def build_model(cfg: TrainConfig, labels: Sequence[str], method: str, device: to
             gradient_checkpointing_kwargs={"use_reentrant": False},
         )
     elif cfg.gradient_checkpointing:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        # transformers >= 5.23 calls it activation checkpointing (the old name warns).
+        enable = getattr(model, "activation_checkpointing_enable", None) or model.gradient_checkpointing_enable
+        enable({"use_reentrant": False})
     if method != "qlora":
         model.to(device)
     peft_config = build_peft_config(cfg, method, model)
@@ -1016,9 +1018,10 @@ def _save_merged(result: TrainResult, folder: Path) -> None:
 
     cfg = result.resolved_config
     labels = cfg["labels"]
-    base = AutoModelForSequenceClassification.from_pretrained(
-        _portable_base_path(cfg), num_labels=len(labels), id2label=dict(enumerate(labels)),
-        label2id={l: i for i, l in enumerate(labels)}, pad_token_id=result.classifier.tokenizer.pad_token_id)
+    with _quiet_load_report():  # the adapter holds the trained head
+        base = AutoModelForSequenceClassification.from_pretrained(
+            _portable_base_path(cfg), num_labels=len(labels), id2label=dict(enumerate(labels)),
+            label2id={l: i for i, l in enumerate(labels)}, pad_token_id=result.classifier.tokenizer.pad_token_id)
     merged = peft.PeftModel.from_pretrained(base, folder).merge_and_unload()
     merged.save_pretrained(folder / "merged")
     result.classifier.tokenizer.save_pretrained(folder / "merged")
@@ -1029,6 +1032,19 @@ def _portable_base_path(training_config: Mapping[str, Any]) -> str:
     if training_config["base_model"] == MINILM_ALIAS:
         return resolve_model_path(MINILM_ALIAS)
     return training_config["base_model_path"]
+
+
+@contextlib.contextmanager
+def _quiet_load_report() -> Iterator[None]:
+    # A filter, not a level: raising this logger's level makes transformers run (and log) its
+    # tensor-parallel plan check instead.
+    logger = logging.getLogger("transformers.modeling_utils")
+    drop_report = lambda record: "LOAD REPORT" not in record.getMessage()  # noqa: E731
+    logger.addFilter(drop_report)
+    try:
+        yield
+    finally:
+        logger.removeFilter(drop_report)
 
 
 def load_classifier(model_dir: str | Path, device: str = "auto") -> TextClassifier:
@@ -1059,9 +1075,11 @@ def load_classifier(model_dir: str | Path, device: str = "auto") -> TextClassifi
         kwargs: dict[str, Any] = {}
         if method == "qlora" and dev.type == "cuda":
             kwargs.update(quantization_config=build_qlora_quantization(), dtype=torch.bfloat16, device_map={"": 0})
-        base = AutoModelForSequenceClassification.from_pretrained(
-            _portable_base_path(tcfg), num_labels=len(labels), id2label=dict(enumerate(labels)),
-            label2id={l: i for i, l in enumerate(labels)}, pad_token_id=tokenizer.pad_token_id, **kwargs)
+        # The adapter restores the trained head, so transformers' "classifier MISSING" report is noise here.
+        with _quiet_load_report():
+            base = AutoModelForSequenceClassification.from_pretrained(
+                _portable_base_path(tcfg), num_labels=len(labels), id2label=dict(enumerate(labels)),
+                label2id={l: i for i, l in enumerate(labels)}, pad_token_id=tokenizer.pad_token_id, **kwargs)
         if "quantization_config" not in kwargs:
             base.to(dev)
         model = peft.PeftModel.from_pretrained(base, model_dir)

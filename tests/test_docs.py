@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from driftloop.config import reference_markdown, reference_rows
 from driftloop.docs import README, config_block
+from driftloop.runtime import DEFAULT_ENV
 
 
 def test_readme_config_table_is_current():
@@ -15,3 +16,9 @@ def test_readme_config_table_is_current():
 def test_every_config_field_is_described():
     missing = [path for path, _, description in reference_rows() if not description.strip()]
     assert not missing, f"config fields without a description: {missing}"
+
+
+def test_readme_lists_every_environment_default():
+    readme = README.read_text(encoding="utf-8")
+    missing = [name for name in DEFAULT_ENV if f"`{name}`" not in readme]
+    assert not missing, f"README.md's Environment table lacks {missing}"
