@@ -68,12 +68,15 @@ def write_parquet(target: str | Path, frame: pd.DataFrame) -> Path:
 
 
 @contextlib.contextmanager
-def file_lock(lock_path: str | Path) -> Iterator[None]:
-    """An exclusive advisory lock, held for the block: serialises writers across processes."""
+def file_lock(lock_path: str | Path, *, wait: bool = True) -> Iterator[None]:
+    """An exclusive advisory lock, held for the block: serialises writers across processes.
+
+    With ``wait=False`` a lock held elsewhere raises :class:`BlockingIOError` at once.
+    """
     lock_path = Path(lock_path)
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     with open(lock_path, "a") as fh:
-        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
         try:
             yield
         finally:

@@ -157,6 +157,8 @@ def predict(
 
     from driftloop.catalog import Catalog
     from tasks.predict import NoChampionError, predict_with_champion
+    from tasks.registry import RegistryError
+    from tasks.train import DeviceUnavailableError
 
     hf_logging.disable_progress_bar()
     cfg = _load(config, set_)
@@ -176,8 +178,11 @@ def predict(
     try:
         result = predict_with_champion(texts, Catalog.from_config(cfg).models_dir, batch_size=batch_size,
                                        device=cfg.train.device)
-    except NoChampionError as err:
+    except (NoChampionError, RegistryError, DeviceUnavailableError) as err:
         _fail(str(err), code=1)
+    except FileNotFoundError as err:  # the registry names a champion whose folder is gone
+        _fail(f"the champion's model files are missing ({err}); restore models/ from a backup or rerun the pipeline",
+              code=1)
     for record in result.records(texts):
         if as_json:
             typer.echo(json.dumps({**record, "model_version": result.model_version}, ensure_ascii=False))

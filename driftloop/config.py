@@ -324,7 +324,7 @@ class TrainConfig(_Section):
     evals_per_epoch: int = Field(2, ge=1, le=100, description="Dev evaluations (each with a checkpoint) per epoch, the last at the epoch's end.")
     eval_steps: int | None = Field(None, ge=1, description="Evaluate on dev and checkpoint every N optimizer steps instead of evals_per_epoch.")
     early_stopping_patience: int | None = Field(2, ge=1, description="Stop after this many evaluations without a better dev macro-F1; null: never stop early.")
-    keep_checkpoints: bool = Field(False, description="Keep the resume checkpoints after a successful run.")
+    keep_checkpoints: bool = Field(False, description="Keep the resume checkpoints after the model is saved and registered (else they are deleted then).")
     log_steps: int = Field(20, ge=1, description="Log step, loss and samples/s every N optimizer steps.")
     # --- hardware ---
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="Where to train; auto: CUDA when available.")

@@ -389,7 +389,7 @@ def promote_task(cfg: DriftloopConfig, run_id: str, result: TrainResult, evaluat
                  snapshots: dict[str, list[str]]) -> dict:
     """Save the model as models/<run_id>/, register it, and make it champion if it beats the current one."""
     from tasks.registry import Registry, promotion_metrics
-    from tasks.train import save_model
+    from tasks.train import release_checkpoints, save_model
 
     catalog = Catalog.from_config(cfg)
     lineage = {"train": snapshots["unlabelled"], "dev": snapshots["gold_dev"], "test": snapshots["gold_test"]}
@@ -399,6 +399,7 @@ def promote_task(cfg: DriftloopConfig, run_id: str, result: TrainResult, evaluat
         run_id, folder, promotion_metrics(evaluation.metrics), cfg.promotion, data_snapshots=lineage,
         config_hash=cfg.config_hash, method=result.method, base_model=result.model, extra={"run_id": run_id},
     )
+    release_checkpoints(result)  # only now: a crash before this point resumes instead of retraining
     verdict = "PROMOTED to champion" if decision.promoted else "kept as challenger"
     _logger().info("model %s %s: %s", run_id, verdict, decision.reason)
     _publish_markdown(run_id, "promote", f"**{run_id}: {verdict}**\n\n{decision.reason}\n\nModel folder: `{folder}`",

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
+from driftloop.config import CleanConfig
+from tasks.clean import normalize_texts
 from tasks.registry import ModelVersion, Registry
-from tasks.train import TextClassifier, load_classifier
+from tasks.train import TRAINING_CONFIG_FILE, TextClassifier, load_classifier
 
 
 class NoChampionError(RuntimeError):
@@ -63,8 +67,23 @@ def predict(texts: Sequence[str], classifier: TextClassifier, batch_size: int = 
                       model_version=model_version)
 
 
+def training_clean_config(model_dir: str | Path) -> CleanConfig | None:
+    """The text cleaning the model was trained on (saved with it by the pipeline); None if not recorded."""
+    saved = json.loads((Path(model_dir) / TRAINING_CONFIG_FILE).read_text(encoding="utf-8"))
+    clean = (saved.get("pipeline") or {}).get("clean")
+    return CleanConfig.model_validate(clean) if clean is not None else None
+
+
 def predict_with_champion(texts: Sequence[str], models_dir: str | Path, batch_size: int = 64,
                           device: str = "auto") -> Prediction:
-    """Load the champion and predict ``texts`` (what ``driftloop predict`` runs)."""
+    """Load the champion and predict ``texts`` (what ``driftloop predict`` runs).
+
+    The texts get the same normalisation (NFKC, markup, control characters, whitespace) the model
+    saw in training, so serving does not drift from training.
+    """
     champion, classifier = load_champion(models_dir, device)
-    return predict(texts, classifier, batch_size, model_version=champion.version)
+    clean_cfg = training_clean_config(Registry(models_dir).resolve_path(champion))
+    inputs = [str(t) for t in texts]
+    if clean_cfg is not None and inputs:
+        inputs = normalize_texts(pd.Series(inputs, dtype=object), clean_cfg).tolist()
+    return predict(inputs, classifier, batch_size, model_version=champion.version)

@@ -35,7 +35,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from driftloop.atomic import write_json, write_text
+from driftloop.atomic import file_lock, write_json, write_text
 from driftloop.config import TrainConfig
 from driftloop.resources import resolve_model
 
@@ -61,6 +61,14 @@ class TrainInputError(ValueError):
 
 class TrainingDivergedError(RuntimeError):
     """The loss became NaN or infinite; nothing was saved or registered."""
+
+
+class DeviceUnavailableError(RuntimeError):
+    """The configured device is not present on this machine."""
+
+
+class TrainingBusyError(RuntimeError):
+    """Another process is training on the same data, config and seed (same checkpoint folder)."""
 
 
 class TrainingInterrupted(Exception):
@@ -94,6 +102,8 @@ class TrainResult:
     resumed_from_step: int | None = None
     fallback_reason: str | None = None
     peak_gpu_mem_mb: float | None = None
+    # Resume state, kept until the model is safely saved: release_checkpoints() removes it.
+    checkpoint_dir: Path | None = None
 
     def summary(self) -> dict[str, Any]:
         """The ``training.*`` keys of the run summary."""
@@ -207,7 +217,7 @@ def resolve_method(cfg: TrainConfig, device: torch.device) -> tuple[str, str | N
 
 def resolve_device(cfg: TrainConfig) -> torch.device:
     if cfg.device == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("train.device is 'cuda' but no CUDA GPU is available; set train.device=auto or cpu")
+        raise DeviceUnavailableError("train.device is 'cuda' but no CUDA GPU is available; set train.device=auto or cpu")
     if cfg.device == "cpu" or not torch.cuda.is_available():
         return torch.device("cpu")
     return torch.device("cuda")
@@ -633,9 +643,10 @@ def train(
         classifier = TextClassifier(model, tokenizer, labels, method=method, max_length=cfg.max_length,
                                     device=device, autocast_dtype=autocast_dtype)
         run = _FeatureRun if method == "feature" else _LoopRun
-        outcome = run(classifier, cfg, train_df, dev_df, targets, weights, dev_codes, seed, fingerprint,
-                      Path(checkpoint_dir) / fingerprint if checkpoint_dir is not None and method != "feature" else None,
-                      on_step).run()
+        run_dir = Path(checkpoint_dir) / fingerprint if checkpoint_dir is not None and method != "feature" else None
+        with _exclusive(run_dir):
+            outcome = run(classifier, cfg, train_df, dev_df, targets, weights, dev_codes, seed, fingerprint,
+                          run_dir, on_step).run()
 
     trainable, total = count_params(model)
     resolved = {
@@ -673,6 +684,7 @@ def train(
         resolved_config=resolved,
         history=outcome["history"],
         resumed_from_step=outcome.get("resumed_from_step"),
+        checkpoint_dir=run_dir if run_dir is not None and not cfg.keep_checkpoints else None,
         fallback_reason=fallback_reason,
         peak_gpu_mem_mb=torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None,
     )
@@ -832,8 +844,6 @@ class _LoopRun:
         else:
             _load_trainable_state(self.model, self.best_state)
         self.model.eval()
-        if self.run_dir is not None and not self.cfg.keep_checkpoints:
-            shutil.rmtree(self.run_dir, ignore_errors=True)
         return {
             "epochs": s["global_step"] / self.steps_per_epoch,
             "steps": s["global_step"],
@@ -949,6 +959,30 @@ def _library_versions() -> dict[str, str]:
     import transformers
 
     return {"torch": torch.__version__, "transformers": transformers.__version__, "peft": peft.__version__}
+
+
+@contextlib.contextmanager
+def _exclusive(run_dir: Path | None) -> Iterator[None]:
+    """Hold ``<run_dir>.lock`` while training: two runs on one checkpoint folder would delete each other's files."""
+    if run_dir is None:
+        yield
+        return
+    lock = run_dir.with_name(run_dir.name + ".lock")  # left in place: unlinking a flock file races
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(file_lock(lock, wait=False))
+        except BlockingIOError:
+            raise TrainingBusyError(
+                f"another run is already training on the same data, config and seed (lock {lock} is held); "
+                "let it finish and register its model instead of training the same model twice"
+            ) from None
+        yield
+
+
+def release_checkpoints(result: TrainResult) -> None:
+    """Delete the run's resume state; call once the model is saved (train.keep_checkpoints=true keeps it)."""
+    if result.checkpoint_dir is not None:
+        shutil.rmtree(result.checkpoint_dir, ignore_errors=True)
 
 
 def save_model(

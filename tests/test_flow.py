@@ -102,6 +102,14 @@ def test_pipeline_runs_and_writes_summary(harness, project):
     records = [json.loads(line) for line in out.stdout.splitlines()]
     assert [r["label"] for r in records] == ["spam", "ham"]
     assert records[0]["model_version"] == registry["champion"]
+    # Serving applies the training-time cleaning: markup and odd spacing change nothing.
+    marked = CliRunner().invoke(app, ["predict", "--config", str(project / "config.yaml"), "--json",
+                                      "<b>WINNER!!</b>  Claim your prize,\tcall 09061701461"])
+    assert json.loads(marked.stdout)["probs"] == records[0]["probs"]
+    # A broken registry is a clear error, not a traceback.
+    (project / "models" / "registry.json").write_text("{not json")
+    broken = CliRunner().invoke(app, ["predict", "--config", str(project / "config.yaml"), "hello"])
+    assert broken.exit_code == 1 and "not valid JSON" in broken.output
 
 
 def test_failed_gate_fails_the_flow_and_keeps_raw_data(harness, project):

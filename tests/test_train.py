@@ -12,15 +12,18 @@ import torch
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from driftloop.atomic import file_lock  # noqa: E402
 from driftloop.config import ConfigError, TrainConfig, from_dict  # noqa: E402
 from tasks.registry import Registry  # noqa: E402
 from tasks.train import (  # noqa: E402
+    TrainingBusyError,
     TrainingDivergedError,
     TrainingInterrupted,
     TrainInputError,
     build_targets,
     epoch_batches,
     load_classifier,
+    release_checkpoints,
     resolve_method,
     save_model,
     train,
@@ -106,7 +109,7 @@ def test_resume_after_kill_matches_uninterrupted_run(tiny_bert, frames, tmp_path
 
     with pytest.raises(TrainingInterrupted):
         train(train_df, dev_df, LABELS, cfg, seed=7, checkpoint_dir=tmp_path / "b", on_step=kill_at_step_5)
-    [run_dir] = list((tmp_path / "b").iterdir())
+    [run_dir] = [p for p in (tmp_path / "b").iterdir() if p.is_dir()]
     assert [p.name for p in run_dir.iterdir()] == ["step-0000004"]  # the last complete checkpoint only
 
     resumed = train(train_df, dev_df, LABELS, cfg, seed=7, checkpoint_dir=tmp_path / "b")
@@ -118,7 +121,18 @@ def test_resume_after_kill_matches_uninterrupted_run(tiny_bert, frames, tmp_path
     assert resumed.best_dev_macro_f1 == pytest.approx(full.best_dev_macro_f1, abs=1e-6)
     texts = dev_df["text"].tolist()
     np.testing.assert_allclose(resumed.classifier.predict_proba(texts), full.classifier.predict_proba(texts), atol=1e-4)
-    assert not run_dir.exists()  # checkpoints are removed after a successful run (keep_checkpoints=false)
+    assert resumed.checkpoint_dir == run_dir and run_dir.exists()  # kept until the model is saved
+    release_checkpoints(resumed)
+    assert not run_dir.exists()
+
+
+def test_a_second_run_on_the_same_checkpoint_folder_is_refused(tiny_bert, frames, tmp_path):
+    train_df, dev_df = frames
+    cfg = _cfg(tiny_bert, max_steps=2)
+    first = train(train_df, dev_df, LABELS, cfg, seed=0, checkpoint_dir=tmp_path)
+    with file_lock(tmp_path / f"{first.fingerprint}.lock"):  # what a concurrent run holds while it trains
+        with pytest.raises(TrainingBusyError, match="already training on the same data"):
+            train(train_df, dev_df, LABELS, cfg, seed=0, checkpoint_dir=tmp_path)
 
 
 def test_nan_loss_stops_the_run_and_registers_nothing(tiny_bert, frames, tmp_path):
