@@ -24,6 +24,10 @@ def _umask() -> int:
     return mask
 
 
+# Read once at import: os.umask can only be read by setting it, which races with other threads.
+_UMASK = _umask()
+
+
 @contextlib.contextmanager
 def atomic_path(target: str | Path, suffix: str = "") -> Iterator[Path]:
     """Yield a temp path next to ``target``; rename it over ``target`` on success."""
@@ -33,7 +37,7 @@ def atomic_path(target: str | Path, suffix: str = "") -> Iterator[Path]:
     os.close(fd)
     tmp_path = Path(tmp)
     # mkstemp creates 0600 files; give the result the usual umask-based mode.
-    os.chmod(tmp_path, 0o666 & ~_umask())
+    os.chmod(tmp_path, 0o666 & ~_UMASK)
     try:
         yield tmp_path
         with open(tmp_path, "rb") as fh:
@@ -54,6 +58,12 @@ def atomic_open(target: str | Path, mode: str = "w", encoding: str | None = "utf
 def write_text(target: str | Path, text: str) -> Path:
     with atomic_open(target) as fh:
         fh.write(text)
+    return Path(target)
+
+
+def write_bytes(target: str | Path, data: bytes) -> Path:
+    with atomic_open(target, "wb") as fh:
+        fh.write(data)
     return Path(target)
 
 

@@ -21,7 +21,6 @@ import hashlib
 import io
 import json
 import os
-import shutil
 import stat
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
@@ -35,7 +34,7 @@ import pyarrow.parquet as pq
 import yaml
 
 from driftloop import __version__
-from driftloop.atomic import file_lock, write_json, write_parquet, write_text
+from driftloop.atomic import file_lock, write_bytes, write_json, write_parquet, write_text
 from driftloop.config import DataConfig, DriftloopConfig, Role
 
 SUPPORTED_SUFFIXES = {".csv": "csv", ".tsv": "tsv", ".txt": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
@@ -57,29 +56,24 @@ class Snapshot:
     path: str
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def content_hash(*parts: Any) -> str:
     """Hash of JSON-able parts (input ids, config sections, code version) for artifact names."""
     blob = json.dumps([__version__, *parts], sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
 
 
-def read_table(path: Path, data_cfg: DataConfig) -> pd.DataFrame:
-    """Read one incoming file into a DataFrame of strings, or raise InputError saying why not."""
+def read_table(path: Path, data_cfg: DataConfig, raw: bytes | None = None) -> pd.DataFrame:
+    """Read one incoming file into a DataFrame of strings, or raise InputError saying why not.
+
+    ``raw``: the file's bytes when already read (ingest hashes and parses the very same bytes).
+    """
     suffix = path.suffix.lower()
     kind = SUPPORTED_SUFFIXES.get(suffix)
     if kind is None:
         raise InputError(
             f"{path.name}: unsupported file type {suffix or '(none)'}; use one of {sorted(SUPPORTED_SUFFIXES)}"
         )
-    raw = path.read_bytes()
+    raw = path.read_bytes() if raw is None else raw
     if not raw.strip():
         raise InputError(f"{path.name}: the file is empty; export the data again or remove the file")
     if kind == "parquet":
@@ -185,12 +179,11 @@ class Catalog:
             write_json(self.manifest_path, records)
             return snap, True
 
-    def quarantine(self, source: Path, sha: str, reason: str) -> Path:
-        """Copy a rejected file into quarantine with a reason file; the original stays where it was."""
-        self.quarantine_dir.mkdir(parents=True, exist_ok=True)
+    def quarantine(self, source: Path, raw: bytes, sha: str, reason: str) -> Path:
+        """Keep a copy of a rejected file's bytes with a reason file; the original stays where it was."""
         target = self.quarantine_dir / f"{sha[:12]}__{source.name}"
         if not target.exists():
-            shutil.copy2(source, target)
+            write_bytes(target, raw)
         write_json(
             target.with_name(target.name + ".reason.json"),
             {"source": str(source), "sha256": sha, "reason": reason,

@@ -76,9 +76,9 @@ def ingest(
     except FileNotFoundError as err:
         _fail(str(err))
     for o in outcomes:
-        detail = o.reason if o.status == "quarantined" else f"snapshot {o.snapshot_id}, {o.rows} rows, {o.role}"
+        detail = o.reason if o.reason else f"snapshot {o.snapshot_id}, {o.rows} rows, {o.role}"
         typer.echo(f"{o.status:17s} {o.source}: {detail}")
-    if any(o.status == "quarantined" for o in outcomes):
+    if any(o.status in ("quarantined", "failed") for o in outcomes):
         raise typer.Exit(1)
 
 

@@ -287,6 +287,13 @@ class DriftConfig(_Section):
     watch_interval_s: int = Field(60, ge=5, description="How often the watch deployment looks for new files in data/incoming/.")
     retrain_on_drift: bool = Field(True, description="Run the pipeline when the scheduled check finds drift.")
 
+    @model_validator(mode="after")
+    def _sample_holds_the_minimum(self) -> DriftConfig:
+        if self.max_rows < self.min_current_rows:
+            raise ValueError(f"drift.max_rows ({self.max_rows}) must be >= drift.min_current_rows "
+                             f"({self.min_current_rows}): the sample could never be judged")
+        return self
+
 
 class TrainConfig(_Section):
     """Fine-tuning a sequence classifier (transformers + PEFT) on the weakly labelled training set."""

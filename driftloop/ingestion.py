@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
 
 import pandas as pd
 
-from driftloop.catalog import SUPPORTED_SUFFIXES, Catalog, InputError, infer_role, read_table, sha256_file
+from driftloop.catalog import SUPPORTED_SUFFIXES, Catalog, InputError, infer_role, read_table
 from driftloop.config import DriftloopConfig, Role
 from tasks.ingest import check_incoming, to_canonical
 
-Status = Literal["ingested", "already_ingested", "quarantined"]
+# failed: the file could not be read (permissions, vanished); it stays put and is retried next time.
+Status = Literal["ingested", "already_ingested", "quarantined", "failed"]
 
 
 @dataclass(frozen=True)
@@ -34,15 +36,22 @@ def ingest_file(catalog: Catalog, cfg: DriftloopConfig, path: Path, role: Role |
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist or is not a file")
     role = role or infer_role(path, cfg.data)
-    sha = sha256_file(path)
+    # One read: the hash, the parsed rows and any quarantine copy all come from the same bytes,
+    # even if the file changes under us.
+    try:
+        raw = path.read_bytes()
+    except OSError as err:  # one unreadable file must not block the others (or hide their retrain event)
+        reason = f"cannot read it ({err.strerror or err}); fix its permissions, or copy it again if it vanished"
+        return IngestOutcome(str(path), "failed", role, reason=reason)
+    sha = hashlib.sha256(raw).hexdigest()
     known = catalog.snapshot_by_sha(sha)
     if known is not None:
         return IngestOutcome(str(path), "already_ingested", known.role, known.snapshot_id, known.rows)
     try:
-        frame = read_table(path, cfg.data)
+        frame = read_table(path, cfg.data, raw)
         check_incoming(frame, cfg.data, role, path.name)
     except InputError as err:
-        catalog.quarantine(path, sha, str(err))
+        catalog.quarantine(path, raw, sha, str(err))
         return IngestOutcome(str(path), "quarantined", role, reason=str(err))
     snap, _ = catalog.add_snapshot(frame, source=path, sha=sha, role=role)
     return IngestOutcome(str(path), "ingested", role, snap.snapshot_id, snap.rows)

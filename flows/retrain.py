@@ -30,16 +30,21 @@ def watch_incoming(config_path: str = "configs/sms_spam.yaml", overrides: list[s
     """Ingest whatever landed in data/incoming/; emit one ``driftloop.data.landed`` event if any is new."""
     cfg = load_config(config_path, overrides or [])
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    catalog = Catalog.from_config(cfg)
+    known = {s.snapshot_id for s in catalog.snapshots()}
     outcomes = steps.ingest_task(cfg, f"watch-{stamp}")
-    new = [o for o in outcomes if o["status"] == "ingested"]
+    # New = what the manifest gained, not what the last attempt reported: a retried ingest sees its
+    # first attempt's snapshots as already ingested.
+    new = [s.snapshot_id for s in catalog.snapshots() if s.snapshot_id not in known]
     if new:
         emit_event(
             event=DATA_LANDED_EVENT,
             resource=_resource(cfg, "incoming"),
-            payload={"config_path": config_path, "snapshots": [o["snapshot_id"] for o in new]},
+            payload={"config_path": config_path, "snapshots": new},
         )
         print(f"{len(new)} new snapshot(s): emitted {DATA_LANDED_EVENT}")
-    return {"new_snapshots": [o["snapshot_id"] for o in new], "quarantined": [o for o in outcomes if o["status"] == "quarantined"]}
+    return {"new_snapshots": new, "quarantined": [o for o in outcomes if o["status"] == "quarantined"],
+            "failed": [o for o in outcomes if o["status"] == "failed"]}
 
 
 @task(name="drift-signals")

@@ -79,8 +79,8 @@ def ingest_task(cfg: DriftloopConfig, run_id: str) -> list[dict]:
     outcomes = [o.as_dict() for o in ingest_paths(catalog, cfg)]
     log = _logger()
     for o in outcomes:
-        if o["status"] == "quarantined":
-            log.warning("quarantined %s: %s", o["source"], o["reason"])
+        if o["reason"]:
+            log.warning("%s %s: %s", o["status"], o["source"], o["reason"])
         else:
             log.info("%s %s -> snapshot %s (%s rows, %s)", o["status"], o["source"], o["snapshot_id"], o["rows"], o["role"])
     _publish_table(run_id, "ingest", outcomes, "Incoming files and what became of them")

@@ -86,7 +86,26 @@ def test_bad_input_is_quarantined_with_a_clear_reason(env, name, content, role, 
     assert json.loads(reason_file.read_text())["reason"] == o.reason
     # Nothing is lost: the original stays in place and a copy sits in quarantine.
     assert (incoming / name).exists()
-    assert len([p for p in catalog.quarantine_dir.iterdir() if not p.name.endswith(".reason.json")]) == 1
+    [copy] = [p for p in catalog.quarantine_dir.iterdir() if not p.name.endswith(".reason.json")]
+    assert copy.read_bytes() == (incoming / name).read_bytes()
+
+
+def test_an_unreadable_file_fails_alone_and_stays_in_place(env, monkeypatch):
+    cfg, catalog, incoming = env
+    (incoming / "locked.csv").write_text(GOOD_CSV)
+    (incoming / "pool.csv").write_text("text,label\nhello there,\nFREE prize,spam\n")
+    read_bytes = Path.read_bytes
+
+    def deny_locked(path):
+        if path.name == "locked.csv":
+            raise PermissionError(13, "Permission denied")
+        return read_bytes(path)
+
+    monkeypatch.setattr(Path, "read_bytes", deny_locked)
+    locked, pool = ingest_paths(catalog, cfg)
+    assert locked.status == "failed" and "Permission denied" in locked.reason and "permissions" in locked.reason
+    assert pool.status == "ingested" and len(catalog.snapshots()) == 1
+    assert (incoming / "locked.csv").exists() and not catalog.quarantine_dir.exists()
 
 
 def test_unlabelled_file_may_carry_blank_labels(env):
