@@ -46,15 +46,15 @@ class Prediction:
         return out
 
 
-def load_champion(models_dir: str | Path, device: str = "auto") -> tuple[ModelVersion, TextClassifier]:
-    """The champion's registry entry and its classifier, loaded from its model folder."""
+def champion_folder(models_dir: str | Path) -> tuple[ModelVersion, Path]:
+    """The champion's registry entry and its model folder (one registry read)."""
     registry = Registry(models_dir)
     champion = registry.champion()
     if champion is None:
         raise NoChampionError(
             f"no champion model in {registry.path}: run the pipeline with train.enabled=true until a model is promoted"
         )
-    return champion, load_classifier(registry.resolve_path(champion), device=device)
+    return champion, registry.resolve_path(champion)
 
 
 def predict(texts: Sequence[str], classifier: TextClassifier, batch_size: int = 64,
@@ -81,8 +81,9 @@ def predict_with_champion(texts: Sequence[str], models_dir: str | Path, batch_si
     The texts get the same normalisation (NFKC, markup, control characters, whitespace) the model
     saw in training, so serving does not drift from training.
     """
-    champion, classifier = load_champion(models_dir, device)
-    clean_cfg = training_clean_config(Registry(models_dir).resolve_path(champion))
+    champion, folder = champion_folder(models_dir)
+    classifier = load_classifier(folder, device=device)
+    clean_cfg = training_clean_config(folder)
     inputs = [str(t) for t in texts]
     if clean_cfg is not None and inputs:
         inputs = normalize_texts(pd.Series(inputs, dtype=object), clean_cfg).tolist()
