@@ -68,7 +68,7 @@ docs: install  ## Regenerate the README's configuration table from driftloop/con
 	$(BIN)/python -m driftloop.docs
 
 serve: install  ## Serve the scheduled and event-triggered deployments (needs PREFECT_API_URL)
-	$(BIN)/python -m deployments.serve --config $(CONFIG)
+	$(BIN)/python -m driftloop.deployments.serve --config $(CONFIG)
 
 clean-data:  ## Remove derived data, runs and quarantine (raw snapshots are kept)
 	rm -rf data/derived runs data/quarantine gx

@@ -26,13 +26,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from driftloop.tasks.augment import augment
+from driftloop.tasks.augment_backends import Runtime, build_augmenter, resolve_device
+from driftloop.tasks.demo_data import read_sms_corpus
 
 from driftloop.atomic import atomic_path, write_json
 from driftloop.config import AugmentConfig, BackTranslationConfig, EdaConfig, ParaphraseConfig
 from driftloop.resources import ctranslate2_model_dir, default_cache_dir
-from tasks.augment import augment
-from tasks.augment_backends import Runtime, build_augmenter, resolve_device
-from tasks.demo_data import read_sms_corpus
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
@@ -177,7 +177,7 @@ def bench_eda(texts: list[str]) -> dict[str, Any]:
 
 
 def bench_minilm(texts: list[str]) -> dict[str, Any]:
-    from tasks.aug_filter import minilm_embedder
+    from driftloop.tasks.aug_filter import minilm_embedder
 
     embed = minilm_embedder()
     _, load = _timed(embed, texts[:2])
@@ -197,7 +197,7 @@ def demo_pool(corpus: pd.DataFrame) -> pd.DataFrame:
 
 def lf_vote_check(labels: list[str]):
     """label_check stand-in: majority vote of the demo's labeling functions (-1 on no vote or a tie)."""
-    from tasks.lf import apply_lfs, load_lfs
+    from driftloop.tasks.lf import apply_lfs, load_lfs
 
     lfs = load_lfs(str(REPO / "configs" / "lfs" / "sms_spam.py"), labels)
 

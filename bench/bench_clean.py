@@ -27,12 +27,12 @@ import pandas as pd
 import polars as pl
 from datasketch import MinHash, MinHashLSH
 
+# The baseline reuses the step's markup patterns and LSH weighting, so both sides do the same work.
+from driftloop.tasks.clean import _BREAKING_TAGS, _ENTITY, _HIDDEN_MARKUP, _INLINE_TAGS, _LSH_WEIGHTS, DROP_RULES, clean
+from driftloop.tasks.demo_data import read_sms_corpus
+
 from driftloop.atomic import write_json
 from driftloop.config import CleanConfig
-from tasks.clean import DROP_RULES, clean
-# The baseline reuses the step's markup patterns and LSH weighting, so both sides do the same work.
-from tasks.clean import _BREAKING_TAGS, _ENTITY, _HIDDEN_MARKUP, _INLINE_TAGS, _LSH_WEIGHTS
-from tasks.demo_data import read_sms_corpus
 
 RESULTS = Path(__file__).resolve().parent / "results" / "clean.json"
 SEED = 20240611

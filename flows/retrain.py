@@ -7,15 +7,15 @@ from datetime import datetime, timezone
 from typing import Any
 
 import numpy as np
+from driftloop.flows import steps
+from driftloop.flows.ingestion import load_role
+from driftloop.flows.pipeline import pipeline
 from prefect import flow, task
 from prefect.events import emit_event
 
 from driftloop.atomic import write_json
 from driftloop.catalog import Catalog
 from driftloop.config import DriftloopConfig, load_config
-from driftloop.ingestion import load_role
-from flows import steps
-from flows.pipeline import pipeline
 
 DATA_LANDED_EVENT = "driftloop.data.landed"
 DRIFT_EVENT = "driftloop.drift.detected"
@@ -50,11 +50,12 @@ def watch_incoming(config_path: str = "configs/sms_spam.yaml", overrides: list[s
 @task(name="drift-signals")
 def drift_signals_task(cfg: DriftloopConfig, reference_ids: list[str], current_ids: list[str]) -> dict[str, Any]:
     """Embed and weak-label a sample of reference and current rows; compare them."""
-    from tasks.clean import normalize_texts
-    from tasks.drift import detect_drift
-    from tasks.embed import embed_texts
-    from tasks.weak_label import apply_lfs, load_lfs
     from pathlib import Path
+
+    from driftloop.tasks.clean import normalize_texts
+    from driftloop.tasks.drift import detect_drift
+    from driftloop.tasks.embed import embed_texts
+    from driftloop.tasks.weak_label import apply_lfs, load_lfs
 
     catalog = Catalog.from_config(cfg)
     pool, _ = load_role(catalog, cfg, "unlabelled")

@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
+from driftloop.flows.ingestion import ingest_paths, load_role
+from driftloop.tasks.plots import balance_figure, lf_figure, save_figure
 from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
@@ -20,12 +22,10 @@ from prefect.cache_policies import NO_CACHE
 from driftloop.atomic import atomic_path, write_json
 from driftloop.catalog import Catalog, content_hash
 from driftloop.config import DriftloopConfig
-from driftloop.ingestion import ingest_paths, load_role
-from tasks.plots import balance_figure, lf_figure, save_figure
 
 if TYPE_CHECKING:
-    from tasks.evaluate import EvaluationResult
-    from tasks.train import TrainResult
+    from driftloop.tasks.evaluate import EvaluationResult
+    from driftloop.tasks.train import TrainResult
 
 CODE_VERSION = "1"
 
@@ -108,7 +108,7 @@ def load_datasets_task(cfg: DriftloopConfig) -> dict:
 @task(name="validate-raw", persist_result=True)
 def validate_raw_task(cfg: DriftloopConfig, run_id: str, datasets: dict) -> dict:
     """Run the raw-batch suite on every snapshot of this run; a critical failure stops the run."""
-    from tasks.validate import ValidationFailed, suite_parameters, validate
+    from driftloop.tasks.validate import failure_from_report, suite_parameters, validate
 
     catalog = Catalog.from_config(cfg)
     params = suite_parameters(cfg, "raw")
@@ -125,7 +125,7 @@ def validate_raw_task(cfg: DriftloopConfig, run_id: str, datasets: dict) -> dict
                             "success": report.success, "warnings": len(report.warnings),
                             "data_docs": str(report.data_docs) if report.data_docs else None})
             if not report.success:
-                raise ValidationFailed.from_report(report, subject=f"raw batch {snapshot_id} ({role})")
+                raise failure_from_report(report, subject=f"raw batch {snapshot_id} ({role})")
     _publish_table(run_id, "validate-raw", results, "Great Expectations raw-batch suite, one row per snapshot")
     return {"success": True, "batches": results}
 
@@ -133,7 +133,7 @@ def validate_raw_task(cfg: DriftloopConfig, run_id: str, datasets: dict) -> dict
 @task(name="clean", persist_result=True)
 def clean_task(cfg: DriftloopConfig, run_id: str, datasets: dict) -> dict:
     """Clean the pool (with dedup and gold-overlap removal) and normalise the gold sets."""
-    from tasks.clean import clean, normalize_texts
+    from driftloop.tasks.clean import clean, normalize_texts
 
     catalog = Catalog.from_config(cfg)
     section = cfg.section_hash("clean")
@@ -166,7 +166,7 @@ def clean_task(cfg: DriftloopConfig, run_id: str, datasets: dict) -> dict:
 @task(name="weak-label", persist_result=True)
 def weak_label_task(cfg: DriftloopConfig, run_id: str, cleaned: dict) -> dict:
     """Apply the labeling functions, fit the label model, keep the rows it can label."""
-    from tasks.weak_label import load_lfs, weak_label
+    from driftloop.tasks.weak_label import load_lfs, weak_label
 
     catalog = Catalog.from_config(cfg)
     lfs = load_lfs(cfg.weak_label.lf_module, cfg.data.labels, base_dir=Path.cwd())
@@ -219,7 +219,7 @@ def _lf_source_hash(spec: str) -> str:
 @task(name="balance", persist_result=True)
 def balance_task(cfg: DriftloopConfig, run_id: str, labelled_key: str, synthetic_key: str | None) -> dict:
     """Even out the classes of weak-labelled (plus any synthetic) rows."""
-    from tasks.balance import balance
+    from driftloop.tasks.balance import balance
 
     catalog = Catalog.from_config(cfg)
     frame = catalog.read_derived("weak_label", labelled_key).assign(is_synthetic=False)
@@ -239,7 +239,7 @@ def balance_task(cfg: DriftloopConfig, run_id: str, labelled_key: str, synthetic
 @task(name="validate-train", persist_result=True)
 def validate_train_task(cfg: DriftloopConfig, run_id: str, train_key: str) -> dict:
     """Run the training-set suite; a failed critical expectation stops the run."""
-    from tasks.validate import ValidationFailed, format_failures, suite_parameters, validate
+    from driftloop.tasks.validate import failure_from_report, format_failures, suite_parameters, validate
 
     catalog = Catalog.from_config(cfg)
     # Oversampled repeats share a row_id; the suite's duplicate check counts distinct rows only.
@@ -263,14 +263,14 @@ def validate_train_task(cfg: DriftloopConfig, run_id: str, train_key: str) -> di
         lines.append(f"\nData Docs: `{report.data_docs}`")
     _publish_markdown(run_id, "validate-train", "\n".join(lines), "Great Expectations training-set gate")
     if not report.success:
-        raise ValidationFailed.from_report(report, subject="training set")
+        raise failure_from_report(report, subject="training set")
     return summary
 
 
 @task(name="augment", persist_result=True)
 def augment_task(cfg: DriftloopConfig, run_id: str, weak: dict, cleaned: dict) -> dict:
     """Rewrite minority-class rows (back-translation, paraphrase, EDA) and keep the ones that pass the filter."""
-    from tasks.augment import assert_no_synthetic, augment
+    from driftloop.tasks.augment import assert_no_synthetic, augment
 
     catalog = Catalog.from_config(cfg)
     key = content_hash("augment", weak["key"], cleaned["gold_dev"]["key"], cleaned["gold_test"]["key"],
@@ -303,9 +303,8 @@ def augment_task(cfg: DriftloopConfig, run_id: str, weak: dict, cleaned: dict) -
 def _label_check(cfg: DriftloopConfig, catalog: Catalog, weak_key: str):
     """texts -> the label model's class index, or -1 where every LF abstains (no evidence either way)."""
     import numpy as np
+    from driftloop.tasks.weak_label import load_lfs, predict_proba
     from snorkel.labeling.model import LabelModel
-
-    from tasks.weak_label import load_lfs, predict_proba
 
     lfs = load_lfs(cfg.weak_label.lf_module, cfg.data.labels, base_dir=Path.cwd())
     label_model = LabelModel(cardinality=len(cfg.data.labels), verbose=False)
@@ -341,7 +340,7 @@ def _augment_markdown(report: dict, samples: pd.DataFrame, per_verdict: int = 8)
 def fine_tune_task(cfg: DriftloopConfig, run_id: str, train_key: str, dev_key: str,
                    class_weights: dict[str, float] | None) -> TrainResult:
     """Fine-tune the configured model on the validated training set; early-stop on gold dev macro-F1."""
-    from tasks.train import train
+    from driftloop.tasks.train import train
 
     catalog = Catalog.from_config(cfg)
     result = train(
@@ -360,9 +359,8 @@ def evaluate_task(cfg: DriftloopConfig, run_id: str, result: TrainResult, test_k
                   label_model_probs_key: str) -> EvaluationResult:
     """Score the model, the label model and a majority baseline on the gold test set (never synthetic rows)."""
     import numpy as np
-
-    from tasks.augment import assert_no_synthetic
-    from tasks.evaluate import evaluate
+    from driftloop.tasks.augment import assert_no_synthetic
+    from driftloop.tasks.evaluate import evaluate
 
     catalog = Catalog.from_config(cfg)
     test = catalog.read_derived("clean", test_key)
@@ -388,8 +386,8 @@ def evaluate_task(cfg: DriftloopConfig, run_id: str, result: TrainResult, test_k
 def promote_task(cfg: DriftloopConfig, run_id: str, result: TrainResult, evaluation: EvaluationResult,
                  snapshots: dict[str, list[str]]) -> dict:
     """Save the model as models/<run_id>/, register it, and make it champion if it beats the current one."""
-    from tasks.registry import Registry, promotion_metrics
-    from tasks.train import release_checkpoints, save_model
+    from driftloop.tasks.registry import Registry, promotion_metrics
+    from driftloop.tasks.train import release_checkpoints, save_model
 
     catalog = Catalog.from_config(cfg)
     lineage = {"train": snapshots["unlabelled"], "dev": snapshots["gold_dev"], "test": snapshots["gold_test"]}

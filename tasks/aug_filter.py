@@ -108,7 +108,7 @@ def max_jaccard(query: sparse.csr_matrix, corpus: sparse.csr_matrix, chunk: int 
 
 def minilm_embedder(model: str = "minilm", batch_size: int = 64) -> Embedder:
     """Mean-pooled sentence embeddings (default: the packaged all-MiniLM-L6-v2)."""
-    from tasks.embed import embed_texts
+    from driftloop.tasks.embed import embed_texts
 
     def embed(texts: Sequence[str]) -> np.ndarray:
         return embed_texts(list(texts), model=model, batch_size=batch_size)

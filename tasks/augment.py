@@ -3,7 +3,7 @@
 For each class below ``augment.target_ratio`` x the largest class, source rows of that class are
 rewritten by the enabled methods (back-translation, paraphrase, EDA; each a registered backend),
 at most ``augment.max_per_source`` candidates per source. Candidates go through the quality
-filter (``tasks.aug_filter``); the accepted ones, up to each class's deficit, become synthetic
+filter (``driftloop.tasks.aug_filter``); the accepted ones, up to each class's deficit, become synthetic
 rows with ``is_synthetic=True`` and lineage columns. Only the training pool may be augmented:
 evaluation splits are checked with :func:`assert_no_synthetic`.
 """
@@ -21,11 +21,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from driftloop.tasks.aug_filter import FILTER_REASONS, Embedder, LabelCheck, filter_candidates
+from driftloop.tasks.augment_backends import Method, Runtime, backend_class, build_augmenter, resolve_device
 
-from driftloop.catalog import InputError
 from driftloop.config import AugmentConfig
-from tasks.aug_filter import FILTER_REASONS, Embedder, LabelCheck, filter_candidates
-from tasks.augment_backends import Method, Runtime, backend_class, build_augmenter, resolve_device
+from driftloop.errors import InputError
 
 log = logging.getLogger("driftloop.augment")
 

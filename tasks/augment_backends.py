@@ -28,10 +28,9 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 
-from driftloop.catalog import InputError
 from driftloop.config import BackTranslationConfig, EdaConfig, ParaphraseConfig
+from driftloop.errors import InputError, ResourceError
 from driftloop.resources import (
-    ResourceError,
     ctranslate2_model_dir,
     prepare_wordnet,
     require_executable,

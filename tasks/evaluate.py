@@ -17,10 +17,7 @@ from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precisio
 
 from driftloop.atomic import atomic_path
 from driftloop.config import EvaluateConfig
-
-
-class EvaluationInputError(ValueError):
-    """The test table or the probabilities break the contract; the message says which and how."""
+from driftloop.errors import EvaluationInputError
 
 
 @dataclass

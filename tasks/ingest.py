@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from driftloop.catalog import InputError
 from driftloop.config import DataConfig, Role
+from driftloop.errors import InputError
 
 
 def check_incoming(frame: pd.DataFrame, data_cfg: DataConfig, role: Role, name: str) -> None:

@@ -34,7 +34,7 @@ import pandas as pd
 import polars as pl
 from snorkel.labeling import LabelingFunction, PandasLFApplier
 
-from driftloop.catalog import InputError
+from driftloop.errors import LFModuleError
 
 ABSTAIN = -1
 TEXT_COLUMN = "text"
@@ -45,9 +45,6 @@ _LOWER_COLUMN = "__text_lower"
 _INLINE_FLAGS = {re.IGNORECASE: "i", re.MULTILINE: "m", re.DOTALL: "s", re.VERBOSE: "x"}
 _REGEX_META = set("\\.^$|?*+()[]{}")
 
-
-class LFModuleError(InputError):
-    """An LF module cannot be used; the message says why and what to fix."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -363,7 +360,7 @@ def apply_lfs(texts: pd.DataFrame, lfs: Sequence[VectorLF | LabelingFunction]) -
         elif isinstance(lf, LabelingFunction):
             snorkel_cols.append(j)
         else:
-            raise TypeError(f"LFS item {j} is a {type(lf).__name__}, not an LF from tasks.lf or a Snorkel LabelingFunction")
+            raise TypeError(f"LFS item {j} is a {type(lf).__name__}, not an LF from driftloop.tasks.lf or a Snorkel LabelingFunction")
     if polars_cols:
         frame = pl.DataFrame({TEXT_COLUMN: _to_polars(texts[TEXT_COLUMN])})
         lowered = [j for j in polars_cols if getattr(lfs[j], "lowercase", False)]
@@ -413,7 +410,7 @@ def load_lfs(spec: str, labels: list[str], base_dir: Path | None = None) -> list
             resolved.append(lf)
         else:
             raise LFModuleError(
-                f"LF module {spec!r}: LFS[{j}] is a {type(lf).__name__}; use the tasks.lf builders or "
+                f"LF module {spec!r}: LFS[{j}] is a {type(lf).__name__}; use the driftloop.tasks.lf builders or "
                 "snorkel's @labeling_function"
             )
     names = [lf.name for lf in resolved]

@@ -10,15 +10,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from driftloop.tasks.clean import normalize_texts
+from driftloop.tasks.registry import ModelVersion, Registry
+from driftloop.tasks.train import TRAINING_CONFIG_FILE, TextClassifier, load_classifier
 
 from driftloop.config import CleanConfig
-from tasks.clean import normalize_texts
-from tasks.registry import ModelVersion, Registry
-from tasks.train import TRAINING_CONFIG_FILE, TextClassifier, load_classifier
-
-
-class NoChampionError(RuntimeError):
-    """The registry has no champion yet; the message says how to get one."""
+from driftloop.errors import NoChampionError
 
 
 @dataclass

@@ -24,6 +24,7 @@ from typing import Any, Literal
 
 from driftloop.atomic import file_lock, write_json
 from driftloop.config import PromotionConfig
+from driftloop.errors import RegistryError
 
 Status = Literal["champion", "challenger", "archived"]
 REGISTRY_FILE = "registry.json"
@@ -31,9 +32,6 @@ LOCK_FILE = ".registry.lock"
 SCHEMA_VERSION = 1
 _EPS = 1e-12  # float slack so that "equal to the margin" counts as meeting it
 
-
-class RegistryError(ValueError):
-    """A registry operation cannot be done (unknown or duplicate version, broken file); the message says why."""
 
 
 @dataclass

@@ -37,6 +37,7 @@ from torch import nn
 
 from driftloop.atomic import file_lock, write_json, write_text
 from driftloop.config import TrainConfig
+from driftloop.errors import DeviceUnavailableError, TrainingBusyError, TrainingDivergedError, TrainInputError
 from driftloop.resources import resolve_model
 
 log = logging.getLogger("driftloop.train")
@@ -55,20 +56,8 @@ _CKPT_PREFIX = "step-"
 _FINGERPRINT_EXEMPT = {"enabled", "log_steps", "keep_checkpoints", "eval_batch_size", "merge", "strict"}
 
 
-class TrainInputError(ValueError):
-    """The training or dev table breaks the data contract; the message names the column and the fix."""
 
 
-class TrainingDivergedError(RuntimeError):
-    """The loss became NaN or infinite; nothing was saved or registered."""
-
-
-class DeviceUnavailableError(RuntimeError):
-    """The configured device is not present on this machine."""
-
-
-class TrainingBusyError(RuntimeError):
-    """Another process is training on the same data, config and seed (same checkpoint folder)."""
 
 
 class TrainingInterrupted(Exception):
@@ -1185,7 +1174,7 @@ def model_card(result: TrainResult, evaluation: Mapping[str, Any] | None,
         lines.append(f"Not evaluated on the test set yet; best dev macro-F1 {result.best_dev_macro_f1:.4f}.")
     lines += ["", "## Intended use", "",
               f"Routing or flagging short texts into {', '.join(rc['labels'])} inside the driftloop pipeline, with "
-              "a person reviewing decisions that matter. Load it with `tasks.predict` (or PEFT + transformers).",
+              "a person reviewing decisions that matter. Load it with `driftloop.tasks.predict` (or PEFT + transformers).",
               "", "## Limits", "",
               "- Trained on labels from labeling functions and a label model: their systematic errors can carry over.",
               "- Measured on one gold test set of the same source; other domains, languages or time periods may do worse.",

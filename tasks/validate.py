@@ -40,8 +40,8 @@ from urllib.parse import unquote, urlparse
 import pandas as pd
 
 from driftloop.atomic import file_lock
-from driftloop.catalog import InputError
 from driftloop.config import DriftloopConfig
+from driftloop.errors import InputError, ValidationFailed
 
 if TYPE_CHECKING:
     import great_expectations as gx
@@ -118,33 +118,25 @@ class ValidationReport:
         return data
 
 
-class ValidationFailed(Exception):
-    """A frame failed critical expectations; the message names each one and what to do."""
-
-    def __init__(self, message: str, report: ValidationReport | None = None):
-        super().__init__(message)
-        self.report = report
-
-    @classmethod
-    def from_report(cls, report: ValidationReport, subject: str | None = None) -> ValidationFailed:
-        """The exception for a failed report, e.g. "training set failed 2 critical expectations: ..."."""
-        subject = subject or SUITE_SUBJECTS.get(report.suite, f"suite {report.suite}")
-        failures = report.critical_failures
-        n = len(failures)
-        lines = [
-            f"{subject} failed {n} critical expectation{'s' if n != 1 else ''}: "
-            + "; ".join(_describe(f) for f in failures)
-        ]
-        hints = [f"- {_label(f)}: {f['notes']}" for f in failures if f.get("notes")]
-        if hints:
-            lines += ["What to do:", *hints]
-        lines.append(
-            f"Thresholds live in the config (validation.*, clean.*, data.labels); the expectations "
-            f"in the suite {report.suite!r} under expectations/."
-        )
-        if report.data_docs:
-            lines.append(f"Data Docs: {report.data_docs}")
-        return cls("\n".join(lines), report)
+def failure_from_report(report: ValidationReport, subject: str | None = None) -> ValidationFailed:
+    """The exception for a failed report, e.g. "training set failed 2 critical expectations: ..."."""
+    subject = subject or SUITE_SUBJECTS.get(report.suite, f"suite {report.suite}")
+    failures = report.critical_failures
+    n = len(failures)
+    lines = [
+        f"{subject} failed {n} critical expectation{'s' if n != 1 else ''}: "
+        + "; ".join(_describe(f) for f in failures)
+    ]
+    hints = [f"- {_label(f)}: {f['notes']}" for f in failures if f.get("notes")]
+    if hints:
+        lines += ["What to do:", *hints]
+    lines.append(
+        f"Thresholds live in the config (validation.*, clean.*, data.labels); the expectations "
+        f"in the suite {report.suite!r} under expectations/."
+    )
+    if report.data_docs:
+        lines.append(f"Data Docs: {report.data_docs}")
+    return ValidationFailed("\n".join(lines), report)
 
 
 def suite_parameters(cfg: DriftloopConfig, kind: Literal["raw", "train"]) -> dict[str, Any]:

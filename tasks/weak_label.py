@@ -18,12 +18,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+from driftloop.tasks.lf import ABSTAIN, TEXT_COLUMN, VectorLF, apply_lfs, load_lfs
 from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_support
 from snorkel.labeling import LabelingFunction, LFAnalysis
 from snorkel.labeling.model import LabelModel, MajorityLabelVoter
 
 from driftloop.config import WeakLabelConfig
-from tasks.lf import ABSTAIN, TEXT_COLUMN, VectorLF, apply_lfs, load_lfs
 
 __all__ = ["WeakLabelResult", "apply_lfs", "load_lfs", "predict_proba", "weak_label"]
 

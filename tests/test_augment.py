@@ -11,15 +11,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from pydantic import ValidationError
-from sklearn.feature_extraction.text import HashingVectorizer
-
-from driftloop.catalog import InputError
-from driftloop.config import AugmentConfig, AugmentFilterConfig, BackTranslationConfig, EdaConfig, ParaphraseConfig
-from driftloop.resources import ResourceError, ctranslate2_model_dir, prepare_wordnet, require_module, resolve_model
-from tasks import augment_backends as backends
-from tasks.aug_filter import FILTER_REASONS, filter_candidates
-from tasks.augment import (
+from driftloop.tasks import augment_backends as backends
+from driftloop.tasks.aug_filter import FILTER_REASONS, filter_candidates
+from driftloop.tasks.augment import (
     LINEAGE_COLUMNS,
     REJECT_REASONS,
     SAMPLE_COLUMNS,
@@ -28,7 +22,7 @@ from tasks.augment import (
     combine,
     plan_augmentation,
 )
-from tasks.augment_backends import (
+from driftloop.tasks.augment_backends import (
     Augmenter,
     Generation,
     Runtime,
@@ -38,7 +32,13 @@ from tasks.augment_backends import (
     parse_apertium_output,
     register,
 )
-from tasks.demo_data import read_sms_corpus
+from driftloop.tasks.demo_data import read_sms_corpus
+from pydantic import ValidationError
+from sklearn.feature_extraction.text import HashingVectorizer
+
+from driftloop.config import AugmentConfig, AugmentFilterConfig, BackTranslationConfig, EdaConfig, ParaphraseConfig
+from driftloop.errors import InputError, ResourceError
+from driftloop.resources import ctranslate2_model_dir, prepare_wordnet, require_module, resolve_model
 from tests.tiny_seq2seq import CORPUS, build_causal_lm, build_marian, build_t5
 
 LABELS = ["ham", "spam"]

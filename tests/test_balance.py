@@ -1,8 +1,8 @@
 import pandas as pd
 import pytest
+from driftloop.tasks.balance import balance
 
 from driftloop.config import BalanceConfig
-from tasks.balance import balance
 
 LABELS = ["ham", "spam", "promo"]
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 
+import driftloop.tasks.clean as clean_module
 import numpy as np
 import pandas as pd
 import pytest
+from driftloop.tasks.clean import DROP_RULES, clean, normalize_texts
 
-import tasks.clean as clean_module
 from driftloop.config import CleanConfig, NearDupConfig
-from tasks.clean import DROP_RULES, clean, normalize_texts
 
 WINNER = "WINNER!! As a valued network customer you have been selected to receive a £900 prize reward! Call 09061701461"
 WINNER_TYPO = WINNER.replace("valued", "valuad")

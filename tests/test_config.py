@@ -2,7 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from driftloop.config import ConfigError, apply_overrides, load_config
+from driftloop.config import apply_overrides, load_config
+from driftloop.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "configs" / "sms_spam.yaml"

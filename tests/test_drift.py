@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
+from driftloop.flows.retrain import _majority_vote
+from driftloop.tasks.drift import binned_psi, detect_drift, psi
 
 from driftloop.config import DriftConfig
-from flows.retrain import _majority_vote
-from tasks.drift import binned_psi, detect_drift, psi
 
 
 def _inputs(rng, shift: float, spam_share: float, n: int = 200):

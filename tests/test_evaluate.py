@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from driftloop.tasks.evaluate import evaluate, expected_calibration_error
 
 from driftloop.config import EvaluateConfig
-from tasks.evaluate import EvaluationInputError, evaluate, expected_calibration_error
+from driftloop.errors import EvaluationInputError
 
 LABELS = ["ham", "spam"]
 

@@ -8,11 +8,12 @@ import shutil
 from pathlib import Path
 
 import pytest
+from driftloop.tasks.demo_data import read_sms_corpus, split_demo
 from prefect.testing.utilities import prefect_test_harness
 
 from driftloop.catalog import Catalog
 from driftloop.config import load_config
-from tasks.demo_data import read_sms_corpus, split_demo
+from driftloop.errors import ValidationFailed
 
 pytestmark = pytest.mark.integration
 
@@ -47,7 +48,7 @@ def _raw_digests(project: Path) -> dict[str, str]:
 
 
 def test_pipeline_runs_and_writes_summary(harness, project):
-    from flows.pipeline import pipeline
+    from driftloop.flows.pipeline import pipeline
 
     parts = _write_demo(project)
     summary = pipeline(config_path=str(project / "config.yaml"), overrides=SMALL)
@@ -92,9 +93,8 @@ def test_pipeline_runs_and_writes_summary(harness, project):
     assert [v["version"] for v in registry["versions"]] == [summary["run_id"], again["run_id"]]
 
     # The champion serves predictions from the command line.
+    from driftloop.flows.cli import app
     from typer.testing import CliRunner
-
-    from driftloop.cli import app
 
     out = CliRunner().invoke(app, ["predict", "--config", str(project / "config.yaml"), "--json",
                                    "WINNER!! Claim your prize, call 09061701461", "see you at lunch"])
@@ -113,8 +113,7 @@ def test_pipeline_runs_and_writes_summary(harness, project):
 
 
 def test_failed_gate_fails_the_flow_and_keeps_raw_data(harness, project):
-    from flows.pipeline import pipeline
-    from tasks.validate import ValidationFailed
+    from driftloop.flows.pipeline import pipeline
 
     _write_demo(project)
     Catalog.from_config(load_config(project / "config.yaml", SMALL))
@@ -132,8 +131,8 @@ def test_failed_gate_fails_the_flow_and_keeps_raw_data(harness, project):
 
 
 def test_watch_and_drift_check_never_touch_raw_data(harness, project):
-    from flows.retrain import drift_check, watch_incoming
-    from flows.pipeline import pipeline
+    from driftloop.flows.pipeline import pipeline
+    from driftloop.flows.retrain import drift_check, watch_incoming
 
     quick = [*SMALL, "augment.enabled=false", "train.enabled=false", "drift.min_current_rows=50"]
     parts = _write_demo(project)

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from driftloop.flows.ingestion import ingest_paths, load_role
 
 from driftloop.catalog import Catalog
 from driftloop.config import load_config
-from driftloop.ingestion import ingest_paths, load_role
 
 
 @pytest.fixture

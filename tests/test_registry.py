@@ -7,9 +7,10 @@ import multiprocessing as mp
 import os
 
 import pytest
+from driftloop.tasks.registry import Registry, decide, promotion_metrics
 
 from driftloop.config import PromotionConfig
-from tasks.registry import Registry, RegistryError, decide, promotion_metrics
+from driftloop.errors import NoChampionError, RegistryError
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -125,9 +126,10 @@ def test_concurrent_promotions_lose_nothing(tmp_path):
 
 
 def test_predict_with_the_champion(tmp_path):
+    from driftloop.tasks.predict import predict_with_champion
+    from driftloop.tasks.train import save_model, train
+
     from driftloop.config import TrainConfig
-    from tasks.predict import NoChampionError, predict_with_champion
-    from tasks.train import save_model, train
     from tests.tiny_models import sms_like_frame, tiny_bert_dir
 
     models_dir = tmp_path / "models"

@@ -10,11 +10,9 @@ import subprocess
 import sys
 import time
 import urllib.request
-from pathlib import Path
 
 import pytest
-
-from tasks.demo_data import read_sms_corpus, split_demo
+from driftloop.tasks.demo_data import read_sms_corpus, split_demo
 
 pytestmark = pytest.mark.integration
 
@@ -77,7 +75,7 @@ def test_dropped_file_triggers_a_retrain(server, project):
     parts = split_demo(read_sms_corpus().sample(2000, random_state=0),
                        __import__("driftloop.config", fromlist=["load_config"]).load_config(cfg_path, SMALL).demo, seed=42)
     incoming = project / "data" / "incoming"
-    cli = [sys.executable, "-m", "driftloop.cli", "serve", "--config", str(cfg_path)] + [a for s in SMALL for a in ("--set", s)]
+    cli = [sys.executable, "-m", "driftloop.flows.cli", "serve", "--config", str(cfg_path)] + [a for s in SMALL for a in ("--set", s)]
     log = open(project / "serve.log", "w")
     proc = subprocess.Popen(cli, env=server, cwd=project, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:

@@ -12,14 +12,9 @@ import torch
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from driftloop.atomic import file_lock  # noqa: E402
-from driftloop.config import ConfigError, TrainConfig, from_dict  # noqa: E402
-from tasks.registry import Registry  # noqa: E402
-from tasks.train import (  # noqa: E402
-    TrainingBusyError,
-    TrainingDivergedError,
+from driftloop.tasks.registry import Registry  # noqa: E402
+from driftloop.tasks.train import (  # noqa: E402
     TrainingInterrupted,
-    TrainInputError,
     build_targets,
     epoch_batches,
     load_classifier,
@@ -28,6 +23,10 @@ from tasks.train import (  # noqa: E402
     save_model,
     train,
 )
+
+from driftloop.atomic import file_lock  # noqa: E402
+from driftloop.config import TrainConfig, from_dict  # noqa: E402
+from driftloop.errors import ConfigError, TrainingBusyError, TrainingDivergedError, TrainInputError  # noqa: E402
 from tests.tiny_models import sms_like_frame, tiny_bert_dir, tiny_causal_lm_dir  # noqa: E402
 
 LABELS = ["ham", "spam"]

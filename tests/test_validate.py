@@ -9,18 +9,18 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
-from driftloop.catalog import InputError
-from driftloop.config import from_dict
-from tasks.validate import (
+from driftloop.tasks.validate import (
     CLASS_IMBALANCE_COLUMN,
     DISTINCT_ROW_TEXT_COLUMN,
-    ValidationFailed,
+    failure_from_report,
     format_failures,
     load_suite,
     suite_parameters,
     validate,
 )
+
+from driftloop.config import from_dict
+from driftloop.errors import InputError, ValidationFailed
 
 REPO = Path(__file__).resolve().parents[1]
 LABELS = ["ham", "spam", "promo"]
@@ -150,7 +150,7 @@ def test_missing_parameter_is_named(train_suite, train_params):
 
 
 def test_importing_the_module_does_not_import_gx():
-    code = "import sys, tasks.validate; print('great_expectations' in sys.modules)"
+    code = "import sys, driftloop.tasks.validate; print('great_expectations' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
@@ -237,7 +237,7 @@ def test_bad_training_set_fails_naming_expectation_and_observed_value(case, trai
     report = run(mutate(training_frame()), train_suite, train_params)
     assert not report.success
     failure = the_failure(report, expectation, column)
-    message = str(ValidationFailed.from_report(report))
+    message = str(failure_from_report(report))
     assert message.startswith("training set failed")
     assert expectation in message and observed in message
     assert failure["notes"] in message  # says what to do
@@ -259,7 +259,7 @@ def test_missing_column_is_reported_once(train_suite, train_params):
     assert [(f["expectation"], f["column"]) for f in report.critical_failures] == [
         ("expect_column_to_exist", "label_confidence")
     ]
-    assert "column 'label_confidence' missing" in str(ValidationFailed.from_report(report))
+    assert "column 'label_confidence' missing" in str(failure_from_report(report))
 
 
 def test_missing_label_column_also_covers_the_imbalance_helper(train_suite, train_params):
@@ -271,7 +271,7 @@ def test_empty_frame_fails_on_row_count(train_suite, train_params):
     report = run(training_frame().iloc[0:0], train_suite, train_params)
     assert not report.success
     assert the_failure(report, "expect_table_row_count_to_be_between")["observed"] == "0"
-    assert "observed 0, expected >= 30 (validation.min_rows)" in str(ValidationFailed.from_report(report))
+    assert "observed 0, expected >= 30 (validation.min_rows)" in str(failure_from_report(report))
 
 
 def test_format_failures(train_suite, train_params):
@@ -285,7 +285,7 @@ def test_format_failures(train_suite, train_params):
     # flows/steps.py raises with a message of its own around format_failures.
     error = ValidationFailed(f"training set: {text}")
     assert error.report is None and "'eggs'" in str(error)
-    assert ValidationFailed.from_report(bad).report is bad
+    assert failure_from_report(bad).report is bad
 
 
 # ---------------------------------------------------------------------------------------------
@@ -327,7 +327,7 @@ def test_bad_raw_batch_fails(frame, expectation, column, raw_suite, raw_params):
     report = run(frame, raw_suite, raw_params)
     assert not report.success
     the_failure(report, expectation, column)
-    assert str(ValidationFailed.from_report(report)).startswith("raw batch failed")
+    assert str(failure_from_report(report)).startswith("raw batch failed")
 
 
 # ---------------------------------------------------------------------------------------------

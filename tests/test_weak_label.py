@@ -13,21 +13,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from driftloop.tasks.demo_data import read_sms_corpus, split_demo
+from driftloop.tasks.lf import apply_lfs, column_lf, count_lf, keyword_lf, length_lf, load_lfs, regex_lf
+from driftloop.tasks.weak_label import weak_label
 from snorkel.labeling import PandasLFApplier, labeling_function
 
 from driftloop.config import DemoDataConfig, WeakLabelConfig
-from tasks.lf import (
-    LFModuleError,
-    apply_lfs,
-    column_lf,
-    count_lf,
-    keyword_lf,
-    length_lf,
-    load_lfs,
-    regex_lf,
-)
-from tasks.demo_data import read_sms_corpus, split_demo
-from tasks.weak_label import weak_label
+from driftloop.errors import LFModuleError
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_LFS = "configs/lfs/sms_spam.py"
@@ -196,7 +188,7 @@ def _write(tmp_path: Path, body: str, name: str = "my_lfs.py") -> Path:
 
 def test_load_lfs_from_relative_path_and_dotted_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     body = """
-        from tasks.lf import keyword_lf
+        from driftloop.tasks.lf import keyword_lf
         LABELS = ["ham", "spam"]
         LFS = [keyword_lf("kw", ["win"], "spam")]
     """
@@ -212,10 +204,10 @@ def test_load_lfs_from_relative_path_and_dotted_module(tmp_path: Path, monkeypat
     [
         ("X = 1", "defines no LFS"),
         ("LFS = []", "non-empty list"),
-        ("from tasks.lf import keyword_lf\nLFS = [keyword_lf('kw', ['x'], 'eggs')]", "unknown label 'eggs'"),
-        ("from tasks.lf import keyword_lf\nLABELS = ['spam', 'ham']\nLFS = [keyword_lf('kw', ['x'], 'spam')]", "LABELS"),
+        ("from driftloop.tasks.lf import keyword_lf\nLFS = [keyword_lf('kw', ['x'], 'eggs')]", "unknown label 'eggs'"),
+        ("from driftloop.tasks.lf import keyword_lf\nLABELS = ['spam', 'ham']\nLFS = [keyword_lf('kw', ['x'], 'spam')]", "LABELS"),
         ("LFS = [lambda x: 1]", "LFS\\[0\\] is a function"),
-        ("from tasks.lf import keyword_lf\nLFS = [keyword_lf('kw', ['x'], 'ham'), keyword_lf('kw', ['y'], 'ham')]", "unique"),
+        ("from driftloop.tasks.lf import keyword_lf\nLFS = [keyword_lf('kw', ['x'], 'ham'), keyword_lf('kw', ['y'], 'ham')]", "unique"),
         ("raise RuntimeError('boom')", "failed to import: RuntimeError: boom"),
     ],
 )

@@ -14,8 +14,7 @@ import re
 import numpy as np
 import pandas as pd
 import polars as pl
-
-from tasks.lf import column_lf, count_lf, keyword_lf, length_lf, regex_lf
+from driftloop.tasks.lf import column_lf, count_lf, keyword_lf, length_lf, regex_lf
 
 LABELS = ["ham", "spam"]
 

@@ -8,10 +8,11 @@ from pathlib import Path
 from typing import Literal
 
 import pandas as pd
+from driftloop.tasks.ingest import check_incoming, to_canonical
 
-from driftloop.catalog import SUPPORTED_SUFFIXES, Catalog, InputError, infer_role, read_table
+from driftloop.catalog import SUPPORTED_SUFFIXES, Catalog, infer_role, read_table
 from driftloop.config import DriftloopConfig, Role
-from tasks.ingest import check_incoming, to_canonical
+from driftloop.errors import InputError
 
 # failed: the file could not be read (permissions, vanished); it stays put and is retried next time.
 Status = Literal["ingested", "already_ingested", "quarantined", "failed"]

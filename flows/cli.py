@@ -10,6 +10,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from driftloop.errors import ConfigError, DeviceUnavailableError, NoChampionError, RegistryError
 from driftloop.runtime import apply_defaults
 
 apply_defaults()
@@ -33,7 +34,7 @@ def _fail(message: str, code: int = 2) -> None:
 
 
 def _load(config: Path, overrides: list[str] | None):
-    from driftloop.config import ConfigError, load_config
+    from driftloop.config import load_config
 
     try:
         return load_config(config, overrides or [])
@@ -48,7 +49,7 @@ def run(config: ConfigOpt = DEFAULT_CONFIG, set_: SetOpt = None) -> None:
     Uses Prefect's ephemeral mode, or the server at PREFECT_API_URL when it is set.
     """
     _load(config, set_)  # fail fast on a bad config, before Prefect starts
-    from flows.pipeline import pipeline
+    from driftloop.flows.pipeline import pipeline
 
     try:
         summary = pipeline(config_path=str(config), overrides=list(set_ or []))
@@ -65,8 +66,9 @@ def ingest(
     set_: SetOpt = None,
 ) -> None:
     """Snapshot CSV/TSV/JSONL/Parquet files into data/raw/; quarantine the ones that can't be used."""
+    from driftloop.flows.ingestion import ingest_paths
+
     from driftloop.catalog import Catalog
-    from driftloop.ingestion import ingest_paths
 
     if role not in (None, "gold_dev", "gold_test", "unlabelled"):
         _fail(f"--role must be gold_dev, gold_test or unlabelled, not {role!r}")
@@ -89,9 +91,10 @@ def demo_data(
     set_: SetOpt = None,
 ) -> None:
     """Split the bundled SMS Spam Collection into gold dev/test, an unlabelled pool and later batches."""
+    from driftloop.tasks.demo_data import read_sms_corpus, split_demo
+
     from driftloop.atomic import atomic_path
     from driftloop.catalog import Catalog
-    from tasks.demo_data import read_sms_corpus, split_demo
 
     cfg = _load(config, set_)
     catalog = Catalog.from_config(cfg)
@@ -119,7 +122,7 @@ def demo_data(
 def drift_check_cmd(config: ConfigOpt = DEFAULT_CONFIG, set_: SetOpt = None) -> None:
     """Compare data landed since the last successful run with that run's data; retrain on drift."""
     _load(config, set_)
-    from flows.retrain import drift_check
+    from driftloop.flows.retrain import drift_check
 
     try:
         result = drift_check(config_path=str(config), overrides=list(set_ or []))
@@ -132,7 +135,7 @@ def drift_check_cmd(config: ConfigOpt = DEFAULT_CONFIG, set_: SetOpt = None) -> 
 def serve(config: ConfigOpt = DEFAULT_CONFIG, set_: SetOpt = None) -> None:
     """Serve the watch, retrain-on-new-data and scheduled drift-check deployments (needs PREFECT_API_URL)."""
     _load(config, set_)
-    from deployments.serve import serve_all
+    from driftloop.deployments.serve import serve_all
 
     try:
         serve_all(str(config), list(set_ or []))
@@ -153,12 +156,10 @@ def predict(
 
     Prints one line per text: label, confidence, text (or JSON with --json).
     """
+    from driftloop.tasks.predict import predict_with_champion
     from transformers.utils import logging as hf_logging
 
     from driftloop.catalog import Catalog
-    from tasks.predict import NoChampionError, predict_with_champion
-    from tasks.registry import RegistryError
-    from tasks.train import DeviceUnavailableError
 
     hf_logging.disable_progress_bar()
     cfg = _load(config, set_)
