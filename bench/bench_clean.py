@@ -27,12 +27,12 @@ import pandas as pd
 import polars as pl
 from datasketch import MinHash, MinHashLSH
 
+from driftloop.atomic import write_json
+from driftloop.config import CleanConfig
+
 # The baseline reuses the step's markup patterns and LSH weighting, so both sides do the same work.
 from driftloop.tasks.clean import _BREAKING_TAGS, _ENTITY, _HIDDEN_MARKUP, _INLINE_TAGS, _LSH_WEIGHTS, DROP_RULES, clean
 from driftloop.tasks.demo_data import read_sms_corpus
-
-from driftloop.atomic import write_json
-from driftloop.config import CleanConfig
 
 RESULTS = Path(__file__).resolve().parent / "results" / "clean.json"
 SEED = 20240611
@@ -40,9 +40,16 @@ SEED = 20240611
 # Injected rates (share of all rows). Near-duplicates change one character of a text of >= 60 chars,
 # so their true Jaccard similarity on 5-char shingles is >= (56 - 5) / (56 + 5) = 0.836.
 RATES = {
-    "exact_duplicate": 0.08, "near_duplicate": 0.04, "reference_copy": 0.005,
-    "empty": 0.005, "too_short": 0.005, "too_long": 0.002,
-    "html": 0.03, "invisible": 0.02, "compatibility_chars": 0.01, "messy_whitespace": 0.05,
+    "exact_duplicate": 0.08,
+    "near_duplicate": 0.04,
+    "reference_copy": 0.005,
+    "empty": 0.005,
+    "too_short": 0.005,
+    "too_long": 0.002,
+    "html": 0.03,
+    "invisible": 0.02,
+    "compatibility_chars": 0.01,
+    "messy_whitespace": 0.05,
 }
 NEAR_DUP_MIN_CHARS = 60
 TEMPLATE_SHARE = 0.02
@@ -89,17 +96,56 @@ SPAM = [
 ]
 POOLS = {
     "name": "Tom Sam Anna Raj Mei Luis Priya Ola Ben Kate Jo Ali Nina Omar Zoe Dan Lea Sven Ivy Yusuf Mark Ana Chen "
-            "Femi".split(),
+    "Femi".split(),
     "time": "7pm 8 6:30 noon 10ish 5.30 9am half 7 midnight 4pm 11".split(),
-    "place": ["the station", "Costa", "the gym", "uni", "the library", "Tesco", "the pub", "Jenny's", "the airport",
-              "the office", "the park", "mum's", "the cinema", "town", "the clinic", "the beach"],
-    "item": ["milk", "the keys", "bread", "my charger", "the tickets", "some wine", "the book", "eggs", "nappies",
-             "the cake", "a pizza", "my jacket", "the parcel", "the cables", "coffee"],
+    "place": [
+        "the station",
+        "Costa",
+        "the gym",
+        "uni",
+        "the library",
+        "Tesco",
+        "the pub",
+        "Jenny's",
+        "the airport",
+        "the office",
+        "the park",
+        "mum's",
+        "the cinema",
+        "town",
+        "the clinic",
+        "the beach",
+    ],
+    "item": [
+        "milk",
+        "the keys",
+        "bread",
+        "my charger",
+        "the tickets",
+        "some wine",
+        "the book",
+        "eggs",
+        "nappies",
+        "the cake",
+        "a pizza",
+        "my jacket",
+        "the parcel",
+        "the cables",
+        "coffee",
+    ],
     "day": "Monday Tuesday Wednesday Thursday Friday Saturday Sunday tomorrow tonight weekend".split(),
     "tail": ["", "", "x", "xx", ":)", "lol", "cheers", "thx", "see ya", "love u", "k?", "haha", ";-)", "ttyl"],
     "bus": "12 73 N5 38 149 7 205".split(),
-    "prize": ["£900 prize reward", "£1000 cash prize", "FA Cup final tkts", "Nokia 3510i", "week in Ibiza",
-              "£2000 shopping voucher", "brand new iPhone", "£500 Tesco gift card"],
+    "prize": [
+        "£900 prize reward",
+        "£1000 cash prize",
+        "FA Cup final tkts",
+        "Nokia 3510i",
+        "week in Ibiza",
+        "£2000 shopping voucher",
+        "brand new iPhone",
+        "£500 Tesco gift card",
+    ],
     "word": "WIN CLAIM PRIZE GO FREE CASH YES NOW".split(),
     "money": ["£100", "£250", "£1000", "£2,000", "£5000", "$750", "£350"],
     "over": ["over18's", "16+", "", "std txt rate"],
@@ -111,9 +157,11 @@ COMPATIBILITY = {"FREE": "ＦＲＥＥ", "fi": "ﬁ", "1": "１", "WIN": "ＷＩ
 def corpus_fragments() -> pl.Series:
     """Distinct sentences (4-100 chars) of the bundled SMS Spam Collection."""
     corpus = pl.from_pandas(read_sms_corpus()[["text"]])
-    sentences = corpus.select(
-        pl.col("text").str.replace_all(r"([.!?]+)\s+", "$1\n").str.split("\n")
-    ).explode("text")["text"].str.strip_chars()
+    sentences = (
+        corpus.select(pl.col("text").str.replace_all(r"([.!?]+)\s+", "$1\n").str.split("\n"))
+        .explode("text")["text"]
+        .str.strip_chars()
+    )
     length = sentences.str.len_chars()
     return sentences.filter((length >= 4) & (length <= 100)).unique(maintain_order=True)
 
@@ -138,24 +186,39 @@ def synthetic_sms(n: int, seed: int = SEED) -> tuple[pd.DataFrame, pd.Series, di
     greetings = pl.Series([f"Hey {name}," for name in POOLS["name"]] + [""])
     names = len(POOLS["name"])
     greeting = greetings.gather(np.where(rng.random(n) < 0.2, rng.integers(0, names, n), names))
-    from_corpus = pl.DataFrame({
-        "greeting": greeting, "a": draw(fragments), "b": draw(fragments), "c": draw(fragments),
-        "has_c": rng.random(n) < 0.4,
-    }).select(pl.concat_str(
-        ["greeting", "a", "b", pl.when("has_c").then(pl.col("c")).otherwise(pl.lit(""))], separator=" "
-    ).str.strip_chars()).to_series()
+    from_corpus = (
+        pl.DataFrame(
+            {
+                "greeting": greeting,
+                "a": draw(fragments),
+                "b": draw(fragments),
+                "c": draw(fragments),
+                "has_c": rng.random(n) < 0.4,
+            }
+        )
+        .select(
+            pl.concat_str(
+                ["greeting", "a", "b", pl.when("has_c").then(pl.col("c")).otherwise(pl.lit(""))], separator=" "
+            ).str.strip_chars()
+        )
+        .to_series()
+    )
 
     is_spam = rng.random(n) < 0.5
     template = np.where(is_spam, rng.integers(len(HAM), len(HAM) + len(SPAM), n), rng.integers(0, len(HAM), n))
     slots = {name: draw(pool) for name, pool in POOLS.items()} | {
-        "num": digits(2, 60), "num2": digits(0, 100), "phone": "0" + digits(8_000_000_000, 9_999_999_999),
-        "short": digits(80_000, 89_999), "code": draw(list("ABCDEFGHKLMNPRSTXZ")) + digits(100, 99_999),
+        "num": digits(2, 60),
+        "num2": digits(0, 100),
+        "phone": "0" + digits(8_000_000_000, 9_999_999_999),
+        "short": digits(80_000, 89_999),
+        "code": draw(list("ABCDEFGHKLMNPRSTXZ")) + digits(100, 99_999),
     }
     expr = pl.col("text")
     for name in slots:
         expr = expr.str.replace(f"{{{name}}}", pl.col(name), literal=True, n=-1)
     from_template = pl.DataFrame({"text": pl.Series(HAM + SPAM).gather(template), **slots}).select(
-        expr.str.strip_chars())["text"]
+        expr.str.strip_chars()
+    )["text"]
     use_template = pl.Series(rng.random(n) < TEMPLATE_SHARE)
     texts = pl.select(pl.when(use_template).then(from_template).otherwise(from_corpus)).to_series()
 
@@ -192,32 +255,44 @@ def synthetic_sms(n: int, seed: int = SEED) -> tuple[pd.DataFrame, pd.Series, di
     injected["near_duplicate"], near_src = injected["near_duplicate"][keep_near], near_src[keep_near]
     # Exact copies differ only in ways cleaning removes: letter case, spacing, markup.
     copies = pl.DataFrame({"t": values[exact_src].astype(str), "kind": rng.integers(0, 4, len(exact_src))})
-    values[injected["exact_duplicate"]] = copies.select(
-        pl.when(pl.col("kind") == 0).then(pl.col("t").str.to_uppercase())
-        .when(pl.col("kind") == 1).then(pl.lit("  ") + pl.col("t") + pl.lit(" "))
-        .when(pl.col("kind") == 2).then(pl.lit("<p>") + pl.col("t") + pl.lit("</p>"))
-        .otherwise(pl.col("t"))
-    ).to_series().to_numpy()
+    values[injected["exact_duplicate"]] = (
+        copies.select(
+            pl.when(pl.col("kind") == 0)
+            .then(pl.col("t").str.to_uppercase())
+            .when(pl.col("kind") == 1)
+            .then(pl.lit("  ") + pl.col("t") + pl.lit(" "))
+            .when(pl.col("kind") == 2)
+            .then(pl.lit("<p>") + pl.col("t") + pl.lit("</p>"))
+            .otherwise(pl.col("t"))
+        )
+        .to_series()
+        .to_numpy()
+    )
     values[injected["near_duplicate"]] = _one_char_changed(pl.Series(values[near_src].astype(str)), rng)
     values[injected["empty"]] = np.array([None, "", "   ", "<br>", "\u200b"], dtype=object)[
-        rng.integers(0, 5, len(injected["empty"]))]
+        rng.integers(0, 5, len(injected["empty"]))
+    ]
     values[injected["too_short"]] = np.array(["k", "?", "K", ".", "y", "x"], dtype=object)[
-        rng.integers(0, 6, len(injected["too_short"]))]
+        rng.integers(0, 6, len(injected["too_short"]))
+    ]
     values[injected["too_long"]] = [(t + " ") * (2_000 // len(t) + 2) for t in values[injected["too_long"]]]
 
     # Gold reference rows: copies of normal pool rows, in other letter case, as a labeller would type them.
     is_source = np.zeros(n, dtype=bool)
     is_source[exact_src] = is_source[near_src] = True
-    reference_rows = np.sort(rng.choice(np.flatnonzero(normal & ~taken & ~is_source),
-                                        size=int(RATES["reference_copy"] * n), replace=False))
+    reference_rows = np.sort(
+        rng.choice(np.flatnonzero(normal & ~taken & ~is_source), size=int(RATES["reference_copy"] * n), replace=False)
+    )
     injected["overlaps_reference"] = reference_rows
     reference = pd.Series(pl.Series(values[reference_rows].astype(str)).str.to_lowercase().to_list(), dtype="str")
 
-    frame_out = pd.DataFrame({
-        "row_id": pl.select(pl.lit("bench:") + pl.int_range(n).cast(pl.String)).to_series().to_pandas(),
-        "text": pd.Series(values, dtype="str"),
-        "snapshot_id": "bench",
-    })
+    frame_out = pd.DataFrame(
+        {
+            "row_id": pl.select(pl.lit("bench:") + pl.int_range(n).cast(pl.String)).to_series().to_pandas(),
+            "text": pd.Series(values, dtype="str"),
+            "snapshot_id": "bench",
+        }
+    )
     return frame_out, reference, injected
 
 
@@ -236,22 +311,28 @@ def _add_noise(rule: str, texts: np.ndarray, rng: np.random.Generator) -> np.nda
     t, kind = pl.col("t"), pl.col("kind")
     if rule == "html":
         noisy = (
-            pl.when(kind == 0).then(pl.lit("<p>") + t + pl.lit("</p>"))
-            .when(kind == 1).then(t.str.replace(" ", " <b>", literal=True) + pl.lit("</b> &amp; more"))
+            pl.when(kind == 0)
+            .then(pl.lit("<p>") + t + pl.lit("</p>"))
+            .when(kind == 1)
+            .then(t.str.replace(" ", " <b>", literal=True) + pl.lit("</b> &amp; more"))
             .otherwise(t.str.replace(" ", "<br/>", literal=True).str.replace("'", "&#39;", literal=True, n=-1))
         )
     elif rule == "invisible":
         noisy = (
-            pl.when(kind == 0).then(t.str.replace(" ", " \u200b", literal=True))
-            .when(kind == 1).then(pl.lit("\ufeff") + t)
+            pl.when(kind == 0)
+            .then(t.str.replace(" ", " \u200b", literal=True))
+            .when(kind == 1)
+            .then(pl.lit("\ufeff") + t)
             .otherwise(t + pl.lit("\x07"))
         )
     elif rule == "compatibility_chars":
         noisy = t.str.replace_many(COMPATIBILITY)
     else:
         noisy = (
-            pl.when(kind == 0).then(t.str.replace(" ", "   ", literal=True))
-            .when(kind == 1).then(pl.lit("\t") + t + pl.lit("\n"))
+            pl.when(kind == 0)
+            .then(t.str.replace(" ", "   ", literal=True))
+            .when(kind == 1)
+            .then(pl.lit("\t") + t + pl.lit("\n"))
             .otherwise(t.str.replace(" ", "\u00a0", literal=True))
         )
     return frame.select(noisy).to_series().to_numpy()
@@ -267,8 +348,11 @@ def _one_char_changed(texts: pl.Series, rng: np.random.Generator) -> np.ndarray:
     old = pl.col("t").str.slice(pl.col("pos"), 1).str.to_lowercase()
     new = pl.when(old == pl.col("a")).then(pl.col("b")).otherwise(pl.col("a"))
     new = pl.when(old == new).then(pl.lit("#")).otherwise(new)
-    return frame.select(pl.col("t").str.slice(0, pl.col("pos")) + new + pl.col("t").str.slice(pl.col("pos") + 1)
-                        ).to_series().to_numpy()
+    return (
+        frame.select(pl.col("t").str.slice(0, pl.col("pos")) + new + pl.col("t").str.slice(pl.col("pos") + 1))
+        .to_series()
+        .to_numpy()
+    )
 
 
 # ---- naive baseline -------------------------------------------------------------------------------
@@ -310,7 +394,7 @@ def naive_clean(frame: pd.DataFrame, cfg: CleanConfig, reference: pd.Series) -> 
     for row, key in keys[reason == ""].items():
         sketch = MinHash(num_perm=num_perm)
         for i in range(max(len(key) - k + 1, 1)):
-            sketch.update(key[i:i + k].encode("utf-8"))
+            sketch.update(key[i : i + k].encode("utf-8"))
         if any(sketch.jaccard(sketches[other]) >= cfg.near_dup.threshold for other in lsh.query(sketch)):
             reason[row] = "near_duplicate"
         else:
@@ -332,13 +416,18 @@ def run_size(n: int, baseline_rows: int, repeats: int) -> dict[str, Any]:
     for _ in range(repeats):
         wall, cpu = time.perf_counter(), time.process_time()
         result = clean(frame, cfg, reference_texts=reference)
-        runs.append({"seconds": time.perf_counter() - wall, "cpu_seconds": time.process_time() - cpu,
-                     "stages": result.report["seconds"]})
+        runs.append(
+            {
+                "seconds": time.perf_counter() - wall,
+                "cpu_seconds": time.process_time() - cpu,
+                "stages": result.report["seconds"],
+            }
+        )
     best = min(runs, key=lambda r: r["seconds"])
     kept = np.zeros(n, dtype=bool)
     kept[frame.index.get_indexer(result.frame.index)] = True
 
-    subset = frame.iloc[:min(n, baseline_rows)]
+    subset = frame.iloc[: min(n, baseline_rows)]
     wall = time.perf_counter()
     naive_reason = naive_clean(subset, cfg, reference)
     baseline_s = time.perf_counter() - wall
@@ -399,8 +488,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000], help="Row counts to time.")
     parser.add_argument("--quick", action="store_true", help="Smoke test: one small size, small baseline.")
-    parser.add_argument("--baseline-rows", type=int, default=20_000,
-                        help="Largest prefix the naive baseline runs on; longer sets are extrapolated linearly.")
+    parser.add_argument(
+        "--baseline-rows",
+        type=int,
+        default=20_000,
+        help="Largest prefix the naive baseline runs on; longer sets are extrapolated linearly.",
+    )
     parser.add_argument("--repeats", type=int, default=2, help="Timed clean() calls per size; the fastest counts.")
     parser.add_argument("--out", type=Path, default=RESULTS, help="Where to write the JSON results.")
     args = parser.parse_args(argv)
@@ -425,8 +518,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         # Judged on the slowest timed run, not the best one: the machine is shared and timings wander.
         "goal_1m_under_15s": None if million is None else max(million["clean_runs_seconds"]) < 15.0,
         "machine": {**machine_info(), "load_average_before": load_before, "load_average_after": load_after},
-        "synthetic_data": {"injected_rates": RATES, "template_share": TEMPLATE_SHARE,
-                           "near_duplicate_source_min_chars": NEAR_DUP_MIN_CHARS, "seed": SEED},
+        "synthetic_data": {
+            "injected_rates": RATES,
+            "template_share": TEMPLATE_SHARE,
+            "near_duplicate_source_min_chars": NEAR_DUP_MIN_CHARS,
+            "seed": SEED,
+        },
     }
     write_json(args.out, report)
     print(json.dumps(report, indent=2, default=str))

@@ -15,19 +15,19 @@ import json
 import os
 import platform
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import polars as pl
 import torch
-from driftloop.tasks.demo_data import read_sms_corpus
-from driftloop.tasks.lf import ABSTAIN, CountLF, LengthLF, RegexLF, VectorLF, apply_lfs, load_lfs
 from snorkel.labeling import PandasLFApplier
 from snorkel.labeling.model import LabelModel
 
 from driftloop.atomic import write_json
+from driftloop.tasks.demo_data import read_sms_corpus
+from driftloop.tasks.lf import ABSTAIN, CountLF, LengthLF, RegexLF, VectorLF, apply_lfs, load_lfs
 
 ROOT = Path(__file__).resolve().parents[1]
 LF_MODULE = "configs/lfs/sms_spam.py"
@@ -140,9 +140,9 @@ def run(sizes: list[int], snorkel_rows: int, epochs: int, seed: int, repeats: in
     results = []
     for n in sizes:
         rows = synthetic_rows(texts, n, seed)
-        vector_s, L = _timed(lambda: apply_lfs(rows, lfs), repeats if n <= 200_000 else 1)
+        vector_s, L = _timed(lambda rows=rows: apply_lfs(rows, lfs), repeats if n <= 200_000 else 1)
         sub = rows.iloc[: min(n, snorkel_rows)].reset_index(drop=True)
-        snorkel_sub_s, L_sub = _timed(lambda: PandasLFApplier(plain).apply(sub, progress_bar=False), 1)
+        snorkel_sub_s, L_sub = _timed(lambda sub=sub: PandasLFApplier(plain).apply(sub, progress_bar=False), 1)
         snorkel_rate = len(sub) / snorkel_sub_s
         vector_rate = n / vector_s
         fit_1 = _fit_seconds(L, epochs, seed, threads=1, repeats=repeats)
@@ -170,7 +170,7 @@ def run(sizes: list[int], snorkel_rows: int, epochs: int, seed: int, repeats: in
     met = all(r["speedup"] >= GOAL_SPEEDUP and r["identical_on_snorkel_rows"] for r in results)
     return {
         "bench": "lfs",
-        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "what": "apply_lfs (polars/pandas column operations) vs snorkel PandasLFApplier on the equivalent plain LFs",
         "lf_module": LF_MODULE,
         "n_lfs": len(lfs),
@@ -186,7 +186,9 @@ def run(sizes: list[int], snorkel_rows: int, epochs: int, seed: int, repeats: in
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000], help="Synthetic row counts.")
-    parser.add_argument("--snorkel-rows", type=int, default=50_000, help="Most rows given to PandasLFApplier; more is extrapolated.")
+    parser.add_argument(
+        "--snorkel-rows", type=int, default=50_000, help="Most rows given to PandasLFApplier; more is extrapolated."
+    )
     parser.add_argument("--epochs", type=int, default=500, help="LabelModel epochs (the config default).")
     parser.add_argument("--repeats", type=int, default=3, help="Timing repeats for the vectorised applier (best kept).")
     parser.add_argument("--seed", type=int, default=42)

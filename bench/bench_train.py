@@ -54,13 +54,18 @@ def demo_train_config(**overrides: Any):
 
 def sms_splits(seed: int = SEED) -> dict[str, Any]:
     """Stratified split of the SMS corpus: test 1,000, dev 500, train the rest (gold labels everywhere)."""
-    from driftloop.tasks.demo_data import read_sms_corpus
     from sklearn.model_selection import train_test_split
+
+    from driftloop.tasks.demo_data import read_sms_corpus
 
     corpus = read_sms_corpus()
     rest, test = train_test_split(corpus, test_size=1000, stratify=corpus["label"], random_state=seed)
     train, dev = train_test_split(rest, test_size=500, stratify=rest["label"], random_state=seed)
-    return {"train": train.reset_index(drop=True), "dev": dev.reset_index(drop=True), "test": test.reset_index(drop=True)}
+    return {
+        "train": train.reset_index(drop=True),
+        "dev": dev.reset_index(drop=True),
+        "test": test.reset_index(drop=True),
+    }
 
 
 def _peak_rss_mb() -> float:
@@ -77,16 +82,25 @@ def worker_ours(n_samples: int, **overrides: Any) -> dict[str, Any]:
     cfg = demo_train_config(epochs=1, max_steps=None, early_stopping_patience=None, log_steps=10_000, **overrides)
     rows = splits["train"].iloc[:n_samples]
     result = train(rows, splits["dev"].iloc[:64], LABELS, cfg, seed=SEED)
-    return {"samples": n_samples, "steps": result.steps, "samples_per_s": result.train_samples_per_s,
-            "train_seconds": result.train_seconds, "peak_rss_mb": _peak_rss_mb(),
-            "config": {**{k: cfg.model_dump()[k] for k in ("method", "max_length", "batch_size", "group_by_length")},
-                       "learning_rate": cfg.resolved_learning_rate, "precision": result.summary()["precision"]}}
+    return {
+        "samples": n_samples,
+        "steps": result.steps,
+        "samples_per_s": result.train_samples_per_s,
+        "train_seconds": result.train_seconds,
+        "peak_rss_mb": _peak_rss_mb(),
+        "config": {
+            **{k: cfg.model_dump()[k] for k in ("method", "max_length", "batch_size", "group_by_length")},
+            "learning_rate": cfg.resolved_learning_rate,
+            "precision": result.summary()["precision"],
+        },
+    }
 
 
 def worker_hf_trainer(n_samples: int) -> dict[str, Any]:
     import torch
-    from driftloop.tasks.train import build_model, resolve_device, resolve_method
     from transformers import Trainer, TrainingArguments
+
+    from driftloop.tasks.train import build_model, resolve_device, resolve_method
 
     splits = sms_splits()
     cfg = demo_train_config()
@@ -97,32 +111,54 @@ def worker_hf_trainer(n_samples: int) -> dict[str, Any]:
     model, tokenizer = build_model(cfg, LABELS, method, device)
     enc = tokenizer(rows["text"].tolist(), truncation=True, max_length=BASELINE_MAX_LENGTH, padding="max_length")
     label_ids = rows["label"].map({name: i for i, name in enumerate(LABELS)}).tolist()
-    dataset = [{"input_ids": enc["input_ids"][i], "attention_mask": enc["attention_mask"][i], "labels": label_ids[i]}
-               for i in range(len(rows))]
+    dataset = [
+        {"input_ids": enc["input_ids"][i], "attention_mask": enc["attention_mask"][i], "labels": label_ids[i]}
+        for i in range(len(rows))
+    ]
     steps = -(-n_samples // cfg.batch_size)
     with tempfile.TemporaryDirectory() as out:
         args = TrainingArguments(
-            output_dir=out, per_device_train_batch_size=cfg.batch_size, max_steps=steps,
-            learning_rate=cfg.resolved_learning_rate, weight_decay=cfg.weight_decay, warmup_steps=int(cfg.warmup_ratio * steps),
-            eval_strategy="no", save_strategy="no", logging_strategy="no", report_to="none", disable_tqdm=True,
-            use_cpu=not torch.cuda.is_available(), seed=SEED, dataloader_num_workers=0,
+            output_dir=out,
+            per_device_train_batch_size=cfg.batch_size,
+            max_steps=steps,
+            learning_rate=cfg.resolved_learning_rate,
+            weight_decay=cfg.weight_decay,
+            warmup_steps=int(cfg.warmup_ratio * steps),
+            eval_strategy="no",
+            save_strategy="no",
+            logging_strategy="no",
+            report_to="none",
+            disable_tqdm=True,
+            use_cpu=not torch.cuda.is_available(),
+            seed=SEED,
+            dataloader_num_workers=0,
         )
         trainer = Trainer(model=model, args=args, train_dataset=dataset)
         start = time.perf_counter()
         trainer.train()
         seconds = time.perf_counter() - start
-    return {"samples": steps * cfg.batch_size if n_samples % cfg.batch_size == 0 else n_samples, "steps": steps,
-            "samples_per_s": n_samples / seconds, "train_seconds": seconds, "peak_rss_mb": _peak_rss_mb(),
-            "config": {"method": method, "max_length": BASELINE_MAX_LENGTH, "padding": "max_length",
-                       "batch_size": cfg.batch_size, "precision": "fp32"}}
+    return {
+        "samples": steps * cfg.batch_size if n_samples % cfg.batch_size == 0 else n_samples,
+        "steps": steps,
+        "samples_per_s": n_samples / seconds,
+        "train_seconds": seconds,
+        "peak_rss_mb": _peak_rss_mb(),
+        "config": {
+            "method": method,
+            "max_length": BASELINE_MAX_LENGTH,
+            "padding": "max_length",
+            "batch_size": cfg.batch_size,
+            "precision": "fp32",
+        },
+    }
 
 
 def worker_supervised(max_train_rows: int | None) -> dict[str, Any]:
     import numpy as np
-    from driftloop.tasks.evaluate import evaluate
-    from driftloop.tasks.train import train
 
     from driftloop.config import EvaluateConfig
+    from driftloop.tasks.evaluate import evaluate
+    from driftloop.tasks.train import train
 
     splits = sms_splits()
     rows = splits["train"] if max_train_rows is None else splits["train"].iloc[:max_train_rows]
@@ -132,21 +168,35 @@ def worker_supervised(max_train_rows: int | None) -> dict[str, Any]:
     seconds = time.perf_counter() - start
     probs = result.classifier.predict_proba(splits["test"]["text"].tolist())
     evaluation = evaluate(splits["test"], LABELS, probs, EvaluateConfig(plots=False))
-    return {"train_rows": len(rows), "wall_seconds": seconds, "training": result.summary(),
-            "test_accuracy": evaluation.accuracy, "test_macro_f1": evaluation.macro_f1,
-            "test_spam_f1": evaluation.per_class["spam"]["f1"], "test_ece": evaluation.ece,
-            "errors": int(np.round((1 - evaluation.accuracy) * evaluation.n_test))}
+    return {
+        "train_rows": len(rows),
+        "wall_seconds": seconds,
+        "training": result.summary(),
+        "test_accuracy": evaluation.accuracy,
+        "test_macro_f1": evaluation.macro_f1,
+        "test_spam_f1": evaluation.per_class["spam"]["f1"],
+        "test_ece": evaluation.ece,
+        "errors": int(np.round((1 - evaluation.accuracy) * evaluation.n_test)),
+    }
 
 
-QWEN2_05B_SHAPE = {"hidden_size": 896, "intermediate_size": 4864, "num_hidden_layers": 24, "num_attention_heads": 14,
-                   "num_key_value_heads": 2, "vocab_size": 151_936, "max_position_embeddings": 32_768,
-                   "tie_word_embeddings": True}
+QWEN2_05B_SHAPE = {
+    "hidden_size": 896,
+    "intermediate_size": 4864,
+    "num_hidden_layers": 24,
+    "num_attention_heads": 14,
+    "num_key_value_heads": 2,
+    "vocab_size": 151_936,
+    "max_position_embeddings": 32_768,
+    "tie_word_embeddings": True,
+}
 
 
 def worker_gpu_qlora(n_samples: int) -> dict[str, Any]:
     import torch
-    from driftloop.tasks.train import train
     from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
+
+    from driftloop.tasks.train import train
 
     if not torch.cuda.is_available():
         return {"skipped": "no GPU"}
@@ -163,8 +213,16 @@ def worker_gpu_qlora(n_samples: int) -> dict[str, Any]:
         config = Qwen2Config(**QWEN2_05B_SHAPE, pad_token_id=tokenizer.pad_token_id)
         Qwen2ForCausalLM(config).save_pretrained(base)  # random init, real architecture
         tokenizer.save_pretrained(base)
-        cfg = demo_train_config(model=base, method="qlora", strict=True, epochs=1, batch_size=32,
-                                early_stopping_patience=None, log_steps=10_000, max_length=128)
+        cfg = demo_train_config(
+            model=base,
+            method="qlora",
+            strict=True,
+            epochs=1,
+            batch_size=32,
+            early_stopping_patience=None,
+            log_steps=10_000,
+            max_length=128,
+        )
         rows = splits["train"].iloc[:n_samples]
         torch.cuda.reset_peak_memory_stats()
         result = train(rows, splits["dev"].iloc[:64], LABELS, cfg, seed=SEED)
@@ -175,11 +233,18 @@ def worker_gpu_qlora(n_samples: int) -> dict[str, Any]:
     # for the base); attention scores add 4 * layers * seq * hidden per token forward+backward (x3 over forward).
     mean_len = sum(lengths) / len(lengths)
     flops_per_token = 4 * n_params + 12 * config.num_hidden_layers * mean_len * config.hidden_size
-    return {"model": "Qwen2-0.5B shape, random init", "non_embedding_params": n_params,
-            "samples": n_samples, "tokens_per_s": tokens_per_s, "samples_per_s": result.train_samples_per_s,
-            "peak_gpu_mem_mb": result.peak_gpu_mem_mb, "device": torch.cuda.get_device_name(0),
-            "mfu_vs_989_tflops": flops_per_token * tokens_per_s / H100_BF16_DENSE_FLOPS,
-            "flops_per_token": flops_per_token, "training": result.summary()}
+    return {
+        "model": "Qwen2-0.5B shape, random init",
+        "non_embedding_params": n_params,
+        "samples": n_samples,
+        "tokens_per_s": tokens_per_s,
+        "samples_per_s": result.train_samples_per_s,
+        "peak_gpu_mem_mb": result.peak_gpu_mem_mb,
+        "device": torch.cuda.get_device_name(0),
+        "mfu_vs_989_tflops": flops_per_token * tokens_per_s / H100_BF16_DENSE_FLOPS,
+        "flops_per_token": flops_per_token,
+        "training": result.summary(),
+    }
 
 
 def _qwen2_param_counts(config: Any) -> dict[str, int]:
@@ -194,8 +259,13 @@ def worker_ours_fp32(n_samples: int) -> dict[str, Any]:
     return worker_ours(n_samples, precision="fp32")
 
 
-WORKERS = {"ours": worker_ours, "ours_fp32": worker_ours_fp32, "hf_trainer": worker_hf_trainer,
-           "supervised": worker_supervised, "gpu_qlora": worker_gpu_qlora}
+WORKERS = {
+    "ours": worker_ours,
+    "ours_fp32": worker_ours_fp32,
+    "hf_trainer": worker_hf_trainer,
+    "supervised": worker_supervised,
+    "gpu_qlora": worker_gpu_qlora,
+}
 
 
 # ---- orchestration ----------------------------------------------------------------------------
@@ -205,14 +275,20 @@ def _run_worker(name: str, arg: int | None, threads: int, timeout: int = 3600) -
     marker = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
     if proc.returncode != 0 or not marker:
         raise RuntimeError(f"worker {name} failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
-    return json.loads(marker[-1][len("RESULT "):])
+    return json.loads(marker[-1][len("RESULT ") :])
 
 
 def machine_info() -> dict[str, Any]:
     import torch
 
-    return {"cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(), "python": platform.python_version(),
-            "platform": platform.platform(), "torch": torch.__version__, "cuda": torch.cuda.is_available()}
+    return {
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "torch": torch.__version__,
+        "cuda": torch.cuda.is_available(),
+    }
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -220,10 +296,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--quick", action="store_true", help="Smoke run: 256 samples, one repeat, 600 supervised rows.")
     parser.add_argument("--samples", type=int, default=1024, help="Training rows (= samples) per speed run.")
     parser.add_argument("--repeats", type=int, default=2, help="Speed runs per variant; the median counts.")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch intra-op threads per run (0: torch's default). One thread keeps the comparison "
-                             "stable when other processes share the cores: spinning OpenMP threads that get "
-                             "descheduled stall every step.")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch intra-op threads per run (0: torch's default). One thread keeps the comparison "
+        "stable when other processes share the cores: spinning OpenMP threads that get "
+        "descheduled stall every step.",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS, help="Where to write the JSON results.")
     parser.add_argument("--worker", choices=sorted(WORKERS), help=argparse.SUPPRESS)
     parser.add_argument("--arg", default="None", help=argparse.SUPPRESS)
@@ -247,27 +327,39 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     for _ in range(repeats):
         for name in runs:  # alternate, so background load hits both variants alike
             runs[name].append(_run_worker(name, samples, args.threads))
-            print(f"{name}: {runs[name][-1]['samples_per_s']:.1f} samples/s, "
-                  f"peak RSS {runs[name][-1]['peak_rss_mb']:.0f} MB", flush=True)
+            print(
+                f"{name}: {runs[name][-1]['samples_per_s']:.1f} samples/s, "
+                f"peak RSS {runs[name][-1]['peak_rss_mb']:.0f} MB",
+                flush=True,
+            )
     median = {name: statistics.median(r["samples_per_s"] for r in rs) for name, rs in runs.items()}
     rss = {name: statistics.median(r["peak_rss_mb"] for r in rs) for name, rs in runs.items()}
     cpu_speed = {
-        "samples_per_run": samples, "repeats": repeats, "runs": runs,
-        "ours_samples_per_s": median["ours"], "baseline_samples_per_s": median["hf_trainer"],
+        "samples_per_run": samples,
+        "repeats": repeats,
+        "runs": runs,
+        "ours_samples_per_s": median["ours"],
+        "baseline_samples_per_s": median["hf_trainer"],
         "speedup": median["ours"] / median["hf_trainer"],
         "ours_fp32_samples_per_s": median["ours_fp32"],
         "speedup_fp32_only_padding_and_grouping": median["ours_fp32"] / median["hf_trainer"],
-        "ours_peak_rss_mb": rss["ours"], "baseline_peak_rss_mb": rss["hf_trainer"],
+        "ours_peak_rss_mb": rss["ours"],
+        "baseline_peak_rss_mb": rss["hf_trainer"],
         "goal_speedup_2x": median["ours"] / median["hf_trainer"] >= 2.0,
     }
     print(f"speed-up {cpu_speed['speedup']:.2f}x", flush=True)
     supervised = _run_worker("supervised", supervised_rows, args.threads)
-    print(f"full supervision: accuracy {supervised['test_accuracy']:.4f}, spam F1 {supervised['test_spam_f1']:.4f}",
-          flush=True)
+    print(
+        f"full supervision: accuracy {supervised['test_accuracy']:.4f}, spam F1 {supervised['test_spam_f1']:.4f}",
+        flush=True,
+    )
     import torch
 
-    gpu = _run_worker("gpu_qlora", 2048 if not args.quick else 256, 0) if torch.cuda.is_available() else {
-        "skipped": "no GPU"}
+    gpu = (
+        _run_worker("gpu_qlora", 2048 if not args.quick else 256, 0)
+        if torch.cuda.is_available()
+        else {"skipped": "no GPU"}
+    )
     report = {
         "benchmark": "train",
         "quick": args.quick,
@@ -276,8 +368,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "cpu_speed": cpu_speed,
         "full_supervision": supervised,
         "gpu_qlora": gpu,
-        "machine": {**machine_info(), "bench_threads": args.threads or "torch default",
-                    "load_average_before": load_before, "load_average_after": os.getloadavg()},
+        "machine": {
+            **machine_info(),
+            "bench_threads": args.threads or "torch default",
+            "load_average_before": load_before,
+            "load_average_after": os.getloadavg(),
+        },
     }
     write_json(args.out, report)
     print(json.dumps(report, indent=2, default=str))

@@ -23,29 +23,40 @@ apply_defaults()
 
 
 def build_deployments(config_path: str, overrides: list[str] | None = None) -> list:
+    from prefect.events.schemas.deployment_triggers import DeploymentEventTrigger
+
     from driftloop.flows.pipeline import pipeline
     from driftloop.flows.retrain import DATA_LANDED_EVENT, drift_check, watch_incoming
-    from prefect.events.schemas.deployment_triggers import DeploymentEventTrigger
 
     cfg = load_config(config_path, overrides or [])
     params = {"config_path": config_path, "overrides": list(overrides or [])}
     tags = ["driftloop", cfg.project.name]
     return [
         watch_incoming.to_deployment(
-            name="watch-incoming", interval=cfg.drift.watch_interval_s, parameters=params, tags=tags,
+            name="watch-incoming",
+            interval=cfg.drift.watch_interval_s,
+            parameters=params,
+            tags=tags,
             description="Ingest landed files; emit driftloop.data.landed when any is new.",
         ),
         pipeline.to_deployment(
-            name="retrain-on-new-data", parameters=params, tags=tags,
+            name="retrain-on-new-data",
+            parameters=params,
+            tags=tags,
             description="The full pipeline, run whenever new data lands.",
-            triggers=[DeploymentEventTrigger(
-                expect={DATA_LANDED_EVENT},
-                match={"prefect.resource.id": f"driftloop.incoming.{cfg.project.name}"},
-                parameters=params,
-            )],
+            triggers=[
+                DeploymentEventTrigger(
+                    expect={DATA_LANDED_EVENT},
+                    match={"prefect.resource.id": f"driftloop.incoming.{cfg.project.name}"},
+                    parameters=params,
+                )
+            ],
         ),
         drift_check.to_deployment(
-            name="drift-check", cron=cfg.drift.schedule_cron, parameters=params, tags=tags,
+            name="drift-check",
+            cron=cfg.drift.schedule_cron,
+            parameters=params,
+            tags=tags,
             description="Scheduled drift check; retrains when new data has drifted.",
         ),
     ]

@@ -23,7 +23,7 @@ import json
 import os
 import stat
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -38,8 +38,14 @@ from driftloop.atomic import file_lock, write_bytes, write_json, write_parquet, 
 from driftloop.config import DataConfig, DriftloopConfig, Role
 from driftloop.errors import InputError
 
-SUPPORTED_SUFFIXES = {".csv": "csv", ".tsv": "tsv", ".txt": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
-
+SUPPORTED_SUFFIXES = {
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".txt": "tsv",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".parquet": "parquet",
+}
 
 
 @dataclass(frozen=True)
@@ -170,7 +176,7 @@ class Catalog:
                 role=role,
                 rows=len(frame),
                 columns=[str(c) for c in frame.columns],
-                ingested_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                ingested_at=datetime.now(UTC).isoformat(timespec="seconds"),
                 path=str(target.relative_to(self.root)),
             )
             records = [asdict(s) for s in self.snapshots()] + [asdict(snap)]
@@ -184,8 +190,12 @@ class Catalog:
             write_bytes(target, raw)
         write_json(
             target.with_name(target.name + ".reason.json"),
-            {"source": str(source), "sha256": sha, "reason": reason,
-             "quarantined_at": datetime.now(timezone.utc).isoformat(timespec="seconds")},
+            {
+                "source": str(source),
+                "sha256": sha,
+                "reason": reason,
+                "quarantined_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            },
         )
         return target
 

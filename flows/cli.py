@@ -6,7 +6,7 @@ import json
 import shutil
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -25,7 +25,9 @@ app = typer.Typer(
 
 DEFAULT_CONFIG = Path("configs/sms_spam.yaml")
 ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="YAML config file.")]
-SetOpt = Annotated[Optional[list[str]], typer.Option("--set", help="Override a config field: --set clean.min_chars=5 (repeatable).")]
+SetOpt = Annotated[
+    list[str] | None, typer.Option("--set", help="Override a config field: --set clean.min_chars=5 (repeatable).")
+]
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -60,15 +62,16 @@ def run(config: ConfigOpt = DEFAULT_CONFIG, set_: SetOpt = None) -> None:
 
 @app.command()
 def ingest(
-    paths: Annotated[Optional[list[Path]], typer.Argument(help="Files or folders; default: data/incoming/.")] = None,
-    role: Annotated[Optional[str], typer.Option(help="gold_dev, gold_test or unlabelled; default: from the file name.")] = None,
+    paths: Annotated[list[Path] | None, typer.Argument(help="Files or folders; default: data/incoming/.")] = None,
+    role: Annotated[
+        str | None, typer.Option(help="gold_dev, gold_test or unlabelled; default: from the file name.")
+    ] = None,
     config: ConfigOpt = DEFAULT_CONFIG,
     set_: SetOpt = None,
 ) -> None:
     """Snapshot CSV/TSV/JSONL/Parquet files into data/raw/; quarantine the ones that can't be used."""
-    from driftloop.flows.ingestion import ingest_paths
-
     from driftloop.catalog import Catalog
+    from driftloop.flows.ingestion import ingest_paths
 
     if role not in (None, "gold_dev", "gold_test", "unlabelled"):
         _fail(f"--role must be gold_dev, gold_test or unlabelled, not {role!r}")
@@ -86,15 +89,16 @@ def ingest(
 
 @app.command("demo-data")
 def demo_data(
-    release: Annotated[Optional[int], typer.Option(help="Copy later batch N into data/incoming/ (simulates new data landing).")] = None,
+    release: Annotated[
+        int | None, typer.Option(help="Copy later batch N into data/incoming/ (simulates new data landing).")
+    ] = None,
     config: ConfigOpt = DEFAULT_CONFIG,
     set_: SetOpt = None,
 ) -> None:
     """Split the bundled SMS Spam Collection into gold dev/test, an unlabelled pool and later batches."""
-    from driftloop.tasks.demo_data import read_sms_corpus, split_demo
-
     from driftloop.atomic import atomic_path
     from driftloop.catalog import Catalog
+    from driftloop.tasks.demo_data import read_sms_corpus, split_demo
 
     cfg = _load(config, set_)
     catalog = Catalog.from_config(cfg)
@@ -102,7 +106,9 @@ def demo_data(
     if release is not None:
         source = batches_dir / f"sms_batch_{release:02d}.csv"
         if not source.exists():
-            _fail(f"{source} does not exist; run `driftloop demo-data` first (it has {cfg.demo.n_later_batches} batches)")
+            _fail(
+                f"{source} does not exist; run `driftloop demo-data` first (it has {cfg.demo.n_later_batches} batches)"
+            )
         target = catalog.incoming_dir / source.name
         catalog.incoming_dir.mkdir(parents=True, exist_ok=True)
         with atomic_path(target) as tmp:
@@ -145,10 +151,14 @@ def serve(config: ConfigOpt = DEFAULT_CONFIG, set_: SetOpt = None) -> None:
 
 @app.command()
 def predict(
-    texts: Annotated[Optional[list[str]], typer.Argument(help="Texts to classify; none: read --file or stdin.")] = None,
-    file: Annotated[Optional[Path], typer.Option("--file", "-f", help="Classify each line of this file ('-': stdin).")] = None,
+    texts: Annotated[list[str] | None, typer.Argument(help="Texts to classify; none: read --file or stdin.")] = None,
+    file: Annotated[
+        Path | None, typer.Option("--file", "-f", help="Classify each line of this file ('-': stdin).")
+    ] = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Texts per forward pass.")] = 64,
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per text: label, confidence, probs.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One JSON object per text: label, confidence, probs.")
+    ] = False,
     config: ConfigOpt = DEFAULT_CONFIG,
     set_: SetOpt = None,
 ) -> None:
@@ -156,10 +166,10 @@ def predict(
 
     Prints one line per text: label, confidence, text (or JSON with --json).
     """
-    from driftloop.tasks.predict import predict_with_champion
     from transformers.utils import logging as hf_logging
 
     from driftloop.catalog import Catalog
+    from driftloop.tasks.predict import predict_with_champion
 
     hf_logging.disable_progress_bar()
     cfg = _load(config, set_)
@@ -167,7 +177,9 @@ def predict(
         _fail("give texts as arguments or --file, not both")
     if not texts:
         if file is None and sys.stdin.isatty():
-            _fail('nothing to classify: pass texts (driftloop predict "some text"), --file PATH, or pipe lines to stdin')
+            _fail(
+                'nothing to classify: pass texts (driftloop predict "some text"), --file PATH, or pipe lines to stdin'
+            )
         try:
             stream = sys.stdin if file is None or str(file) == "-" else file.open(encoding="utf-8")
             with stream:
@@ -177,13 +189,16 @@ def predict(
         if not texts:
             _fail(f"{file or 'stdin'} holds no non-empty lines to classify")
     try:
-        result = predict_with_champion(texts, Catalog.from_config(cfg).models_dir, batch_size=batch_size,
-                                       device=cfg.train.device)
+        result = predict_with_champion(
+            texts, Catalog.from_config(cfg).models_dir, batch_size=batch_size, device=cfg.train.device
+        )
     except (NoChampionError, RegistryError, DeviceUnavailableError) as err:
         _fail(str(err), code=1)
     except FileNotFoundError as err:  # the registry names a champion whose folder is gone
-        _fail(f"the champion's model files are missing ({err}); restore models/ from a backup or rerun the pipeline",
-              code=1)
+        _fail(
+            f"the champion's model files are missing ({err}); restore models/ from a backup or rerun the pipeline",
+            code=1,
+        )
     for record in result.records(texts):
         if as_json:
             typer.echo(json.dumps({**record, "model_version": result.model_version}, ensure_ascii=False))
@@ -202,7 +217,9 @@ def show_config(config: ConfigOpt = DEFAULT_CONFIG, set_: SetOpt = None) -> None
 
 
 @app.command()
-def summary(run_dir: Annotated[Optional[Path], typer.Argument(help="A runs/<run_id> folder; default: the latest.")] = None) -> None:
+def summary(
+    run_dir: Annotated[Path | None, typer.Argument(help="A runs/<run_id> folder; default: the latest.")] = None,
+) -> None:
     """Print a run's summary.json."""
     if run_dir is None:
         runs = sorted(p for p in Path("runs").glob("*") if (p / "summary.json").exists())

@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Literal
 
 import pandas as pd
-from driftloop.tasks.ingest import check_incoming, to_canonical
 
 from driftloop.catalog import SUPPORTED_SUFFIXES, Catalog, infer_role, read_table
 from driftloop.config import DriftloopConfig, Role
 from driftloop.errors import InputError
+from driftloop.tasks.ingest import check_incoming, to_canonical
 
 # failed: the file could not be read (permissions, vanished); it stays put and is retried next time.
 Status = Literal["ingested", "already_ingested", "quarantined", "failed"]
@@ -75,7 +75,8 @@ def ingest_paths(
 
 def _table_files(folder: Path) -> list[Path]:
     return sorted(
-        p for p in folder.iterdir()
+        p
+        for p in folder.iterdir()
         if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in SUPPORTED_SUFFIXES
     )
 
@@ -84,8 +85,7 @@ def load_role(catalog: Catalog, cfg: DriftloopConfig, role: Role) -> tuple[pd.Da
     """All snapshots of one role as one canonical frame, with the snapshot ids it came from."""
     snaps = catalog.snapshots(role)
     frames = [
-        to_canonical(catalog.read_snapshot(s), cfg.data, s.snapshot_id, keep_labels=role != "unlabelled")
-        for s in snaps
+        to_canonical(catalog.read_snapshot(s), cfg.data, s.snapshot_id, keep_labels=role != "unlabelled") for s in snaps
     ]
     if not frames:
         columns = ["row_id", "snapshot_id", "text"] + ([] if role == "unlabelled" else ["label"])

@@ -5,21 +5,21 @@ from __future__ import annotations
 
 import secrets
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from driftloop.flows import steps
 from prefect import flow
 
 from driftloop.atomic import write_json
 from driftloop.catalog import Catalog
 from driftloop.config import DriftloopConfig, load_config
+from driftloop.flows import steps
 from driftloop.runtime import enable_progress_logging
 
 
 def new_run_id(cfg: DriftloopConfig) -> str:
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     return f"{stamp}-{cfg.config_hash[:8]}-{secrets.token_hex(2)}"
 
 
@@ -42,7 +42,7 @@ def pipeline(config_path: str = "configs/sms_spam.yaml", overrides: list[str] | 
         "config_path": str(config_path),
         "run_dir": str(run_dir),
         "status": "running",
-        "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     started = time.perf_counter()
     try:
@@ -55,7 +55,7 @@ def pipeline(config_path: str = "configs/sms_spam.yaml", overrides: list[str] | 
         raise
     finally:
         summary["duration_s"] = round(time.perf_counter() - started, 2)
-        summary["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        summary["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
         write_json(Path(run_dir) / "summary.json", summary)
         print(f"run folder: {run_dir}")
     return summary
@@ -92,8 +92,9 @@ def _run_stages(cfg: DriftloopConfig, run_id: str, summary: dict[str, Any]) -> N
     if not cfg.train.enabled:
         return
 
-    result = steps.fine_tune_task(cfg, run_id, balanced["key"], cleaned["gold_dev"]["key"],
-                                  balanced.get("class_weights"))
+    result = steps.fine_tune_task(
+        cfg, run_id, balanced["key"], cleaned["gold_dev"]["key"], balanced.get("class_weights")
+    )
     summary["training"] = result.summary()
     evaluation = steps.evaluate_task(cfg, run_id, result, cleaned["gold_test"]["key"], weak["test_probs_key"])
     summary["evaluation"] = {**evaluation.summary(), "plots": evaluation.plots}

@@ -3,19 +3,19 @@ scheduled drift check that retrains when new data has drifted from the training 
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
-from driftloop.flows import steps
-from driftloop.flows.ingestion import load_role
-from driftloop.flows.pipeline import pipeline
 from prefect import flow, task
 from prefect.events import emit_event
 
 from driftloop.atomic import write_json
 from driftloop.catalog import Catalog
 from driftloop.config import DriftloopConfig, load_config
+from driftloop.flows import steps
+from driftloop.flows.ingestion import load_role
+from driftloop.flows.pipeline import pipeline
 
 DATA_LANDED_EVENT = "driftloop.data.landed"
 DRIFT_EVENT = "driftloop.drift.detected"
@@ -29,7 +29,7 @@ def _resource(cfg: DriftloopConfig, kind: str) -> dict[str, str]:
 def watch_incoming(config_path: str = "configs/sms_spam.yaml", overrides: list[str] | None = None) -> dict[str, Any]:
     """Ingest whatever landed in data/incoming/; emit one ``driftloop.data.landed`` event if any is new."""
     cfg = load_config(config_path, overrides or [])
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     catalog = Catalog.from_config(cfg)
     known = {s.snapshot_id for s in catalog.snapshots()}
     outcomes = steps.ingest_task(cfg, f"watch-{stamp}")
@@ -43,8 +43,11 @@ def watch_incoming(config_path: str = "configs/sms_spam.yaml", overrides: list[s
             payload={"config_path": config_path, "snapshots": new},
         )
         print(f"{len(new)} new snapshot(s): emitted {DATA_LANDED_EVENT}")
-    return {"new_snapshots": new, "quarantined": [o for o in outcomes if o["status"] == "quarantined"],
-            "failed": [o for o in outcomes if o["status"] == "failed"]}
+    return {
+        "new_snapshots": new,
+        "quarantined": [o for o in outcomes if o["status"] == "quarantined"],
+        "failed": [o for o in outcomes if o["status"] == "failed"],
+    }
 
 
 @task(name="drift-signals")
@@ -68,15 +71,23 @@ def drift_signals_task(cfg: DriftloopConfig, reference_ids: list[str], current_i
             rows = rows.iloc[np.sort(rng.choice(len(rows), cfg.drift.max_rows, replace=False))]
         texts = normalize_texts(rows["text"], cfg.clean).reset_index(drop=True)
         votes = apply_lfs(texts.to_frame("text"), lfs)
-        return {"emb": embed_texts(texts.tolist()), "labels": _majority_vote(votes, len(cfg.data.labels)),
-                "lengths": texts.str.len().to_numpy()}
+        return {
+            "emb": embed_texts(texts.tolist()),
+            "labels": _majority_vote(votes, len(cfg.data.labels)),
+            "lengths": texts.str.len().to_numpy(),
+        }
 
     ref, cur = side(reference_ids), side(current_ids)
     report = detect_drift(
-        reference_embeddings=ref["emb"], current_embeddings=cur["emb"],
-        reference_labels=ref["labels"], current_labels=cur["labels"],
-        reference_lengths=ref["lengths"], current_lengths=cur["lengths"],
-        n_classes=len(cfg.data.labels), cfg=cfg.drift, seed=cfg.project.seed,
+        reference_embeddings=ref["emb"],
+        current_embeddings=cur["emb"],
+        reference_labels=ref["labels"],
+        current_labels=cur["labels"],
+        reference_lengths=ref["lengths"],
+        current_lengths=cur["lengths"],
+        n_classes=len(cfg.data.labels),
+        cfg=cfg.drift,
+        seed=cfg.project.seed,
     )
     return report.as_dict()
 
@@ -94,7 +105,7 @@ def drift_check(config_path: str = "configs/sms_spam.yaml", overrides: list[str]
     """Compare data landed since the last successful run with that run's data; retrain on drift."""
     cfg = load_config(config_path, overrides or [])
     catalog = Catalog.from_config(cfg)
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     steps.ingest_task(cfg, f"drift-{stamp}")
     last = catalog.latest_run()
     result: dict[str, Any] = {"checked_at": stamp, "last_run": last["run_id"] if last else None}
@@ -111,8 +122,10 @@ def drift_check(config_path: str = "configs/sms_spam.yaml", overrides: list[str]
             result["drift"] = report
             if report["drifted"]:
                 emit_event(event=DRIFT_EVENT, resource=_resource(cfg, "drift"), payload=report)
-                result.update(action="retrain" if cfg.drift.retrain_on_drift else "alert",
-                              reason=f"drift on {', '.join(report['exceeded'])}")
+                result.update(
+                    action="retrain" if cfg.drift.retrain_on_drift else "alert",
+                    reason=f"drift on {', '.join(report['exceeded'])}",
+                )
             else:
                 result.update(action="none", reason="no signal above its threshold")
     write_json(catalog.runs_dir / "drift" / f"{stamp}.json", result)

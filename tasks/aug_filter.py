@@ -52,8 +52,13 @@ FILTER_REASONS = (
 )
 SHINGLE_SIZE = 5
 _HASHER = HashingVectorizer(
-    analyzer="char", ngram_range=(SHINGLE_SIZE, SHINGLE_SIZE), n_features=2**22, binary=True, norm=None,
-    alternate_sign=False, lowercase=False,
+    analyzer="char",
+    ngram_range=(SHINGLE_SIZE, SHINGLE_SIZE),
+    n_features=2**22,
+    binary=True,
+    norm=None,
+    alternate_sign=False,
+    lowercase=False,
 )
 
 
@@ -69,8 +74,12 @@ class FilterOutcome:
 def normalise(texts: pd.Series) -> pd.Series:
     """Case-folded, punctuation-free, whitespace-collapsed text for duplicate checks."""
     return (
-        texts.astype(str).str.normalize("NFKC").str.casefold()
-        .str.replace(r"[^\w\s]", " ", regex=True).str.split().str.join(" ")
+        texts.astype(str)
+        .str.normalize("NFKC")
+        .str.casefold()
+        .str.replace(r"[^\w\s]", " ", regex=True)
+        .str.split()
+        .str.join(" ")
     )
 
 
@@ -95,7 +104,7 @@ def max_jaccard(query: sparse.csr_matrix, corpus: sparse.csr_matrix, chunk: int 
     corpus_t = corpus.T.tocsc()
     corpus_sizes = corpus.getnnz(axis=1)
     for start in range(0, query.shape[0], chunk):
-        block = query[start:start + chunk]
+        block = query[start : start + chunk]
         # Only pairs sharing a shingle appear in the sparse product: no dense candidates x corpus matrix.
         inter = (block @ corpus_t).tocoo()
         if inter.nnz == 0:
@@ -192,8 +201,9 @@ def filter_candidates(
 
     alive = reason.isna().to_numpy()
     if cfg.check_labels and label_check is None:
-        log.warning("augment.filter.check_labels is on but no label_check was given: "
-                    "label contradictions are not checked")
+        log.warning(
+            "augment.filter.check_labels is on but no label_check was given: label contradictions are not checked"
+        )
     if cfg.check_labels and label_check is not None and alive.any():
         step = time.perf_counter()
         predicted = np.asarray(label_check(text[alive].tolist())).astype(int).ravel()
@@ -207,8 +217,10 @@ def filter_candidates(
 
     alive = np.flatnonzero(reason.isna().to_numpy())
     if len(alive) > 1:
-        reject(_later_near_copies(norm.iloc[alive], cand_sh[alive], cfg.near_dup_threshold, len(index), alive),
-               "duplicate_candidate")
+        reject(
+            _later_near_copies(norm.iloc[alive], cand_sh[alive], cfg.near_dup_threshold, len(index), alive),
+            "duplicate_candidate",
+        )
     timings["filter_s"] = time.perf_counter() - started
     reason = reason.astype(object).where(reason.notna(), None)
     return FilterOutcome(similarity=similarity, reason=reason, timings=timings)
@@ -220,8 +232,9 @@ def _new_numbers(text: pd.Series, source: pd.Series) -> np.ndarray:
     # number ("0800 123 456" -> "0800123456") is not new, while a different one is.
     runs = text.str.findall(r"\d{3,}")
     digits = source.str.replace(r"\D", "", regex=True)
-    return np.array([any(run not in known for run in found) for found, known in zip(runs, digits, strict=True)],
-                    dtype=bool)
+    return np.array(
+        [any(run not in known for run in found) for found, known in zip(runs, digits, strict=True)], dtype=bool
+    )
 
 
 def _later_near_copies(

@@ -21,11 +21,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from driftloop.tasks.aug_filter import FILTER_REASONS, Embedder, LabelCheck, filter_candidates
-from driftloop.tasks.augment_backends import Method, Runtime, backend_class, build_augmenter, resolve_device
 
 from driftloop.config import AugmentConfig
 from driftloop.errors import InputError
+from driftloop.tasks.aug_filter import FILTER_REASONS, Embedder, LabelCheck, filter_candidates
+from driftloop.tasks.augment_backends import Method, Runtime, backend_class, build_augmenter, resolve_device
 
 log = logging.getLogger("driftloop.augment")
 
@@ -34,8 +34,18 @@ REJECT_REASONS = (*FILTER_REASONS, "over_target")
 SYNTHETIC_ID_PREFIX = "aug:"
 LINEAGE_COLUMNS = ("is_synthetic", "augmented_from", "aug_method", "aug_backend", "aug_model", "aug_params")
 INHERITED_COLUMNS = ("label", "label_confidence", "label_probs", "snapshot_id")
-SAMPLE_COLUMNS = ("row_id", "augmented_from", "label", "method", "backend", "source", "candidate", "similarity",
-                  "verdict", "reason")
+SAMPLE_COLUMNS = (
+    "row_id",
+    "augmented_from",
+    "label",
+    "method",
+    "backend",
+    "source",
+    "candidate",
+    "similarity",
+    "verdict",
+    "reason",
+)
 _EVAL_SPLITS = {"gold_dev", "gold_test", "dev", "test", "validation", "eval"}
 
 
@@ -137,10 +147,17 @@ def plan_augmentation(
             left_per_source[:take] -= n
             budget -= int(n.sum())
             used = n > 0
-            parts.append(pd.DataFrame({
-                "row_id": sources[:take][used], "label": label, "method": method, "n": n[used],
-                "priority": np.arange(take)[used],
-            }))
+            parts.append(
+                pd.DataFrame(
+                    {
+                        "row_id": sources[:take][used],
+                        "label": label,
+                        "method": method,
+                        "n": n[used],
+                        "priority": np.arange(take)[used],
+                    }
+                )
+            )
     columns = ["row_id", "label", "method", "n", "priority"]
     plan = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
     return plan.astype({"n": int, "priority": int}), deficits
@@ -167,8 +184,9 @@ def _nothing(train: pd.DataFrame, report: dict[str, Any]) -> AugmentResult:
     return AugmentResult(empty, report, pd.DataFrame(columns=list(SAMPLE_COLUMNS)))
 
 
-def _generate(plan: pd.DataFrame, sources: pd.DataFrame, cfg: AugmentConfig, runtime: Runtime, seed: int,
-              timings: dict[str, Any]) -> pd.DataFrame:
+def _generate(
+    plan: pd.DataFrame, sources: pd.DataFrame, cfg: AugmentConfig, runtime: Runtime, seed: int, timings: dict[str, Any]
+) -> pd.DataFrame:
     """Run every planned method's backend; one frame of raw candidates with lineage."""
     frames = []
     for method in METHODS:
@@ -185,15 +203,22 @@ def _generate(plan: pd.DataFrame, sources: pd.DataFrame, cfg: AugmentConfig, run
         for n, group in jobs.groupby("n", sort=True):
             texts = sources.loc[group["row_id"], "text"].tolist()
             for gen in backend.generate(texts, int(n), _seed_for(seed, method) + int(n)):
-                produced.append((group["row_id"].iat[gen.source], gen.text, json.dumps(
-                    {**backend.params, **gen.params, "seed": seed}, sort_keys=True, default=str)))
+                produced.append(
+                    (
+                        group["row_id"].iat[gen.source],
+                        gen.text,
+                        json.dumps({**backend.params, **gen.params, "seed": seed}, sort_keys=True, default=str),
+                    )
+                )
         done = time.perf_counter()
         frame = pd.DataFrame(produced, columns=["augmented_from", "text", "aug_params"])
         frame["aug_method"], frame["aug_backend"], frame["aug_model"] = method, section.backend, backend.model_id
         frames.append(frame)
         timings[f"{method}/{section.backend}"] = {
-            "load_s": round(loaded - started, 3), "generate_s": round(done - loaded, 3),
-            "sources": len(jobs), "candidates": len(frame),
+            "load_s": round(loaded - started, 3),
+            "generate_s": round(done - loaded, 3),
+            "sources": len(jobs),
+            "candidates": len(frame),
             "candidates_per_s": round(len(frame) / max(done - loaded, 1e-9), 2),
         }
         del backend
@@ -247,8 +272,14 @@ def augment(
     candidates["source_text"] = source_rows["text"].to_numpy()
     candidates["label"] = source_rows["label"].to_numpy()
     candidates["k"] = candidates.groupby(["aug_method", "augmented_from"]).cumcount()
-    candidates["row_id"] = (SYNTHETIC_ID_PREFIX + candidates["aug_method"] + ":"
-                            + candidates["augmented_from"].astype(str) + ":" + candidates["k"].astype(str))
+    candidates["row_id"] = (
+        SYNTHETIC_ID_PREFIX
+        + candidates["aug_method"]
+        + ":"
+        + candidates["augmented_from"].astype(str)
+        + ":"
+        + candidates["k"].astype(str)
+    )
     # Priority: every source's first candidate before any second one, methods in config order, so
     # class quotas and duplicate tie-breaks spread over sources and methods.
     priority = plan.set_index(["method", "row_id"])["priority"]
@@ -257,8 +288,9 @@ def augment(
     candidates = candidates.sort_values(["k", "priority", "method_rank"], kind="stable").reset_index(drop=True)
 
     existing = list(train["text"]) + list(existing_texts or [])
-    outcome = filter_candidates(candidates, cfg.filter, labels, existing_texts=existing, embed=embed,
-                                label_check=label_check)
+    outcome = filter_candidates(
+        candidates, cfg.filter, labels, existing_texts=existing, embed=embed, label_check=label_check
+    )
     timings.update({k: round(v, 3) for k, v in outcome.timings.items()})
     reason = outcome.reason.copy()
     # Keep at most each class's deficit, in priority order; the rest of the good candidates are surplus.
@@ -285,13 +317,25 @@ def augment(
     timings["total_s"] = round(time.perf_counter() - started, 3)
     report["timings"] = timings
 
-    samples = pd.DataFrame({
-        "row_id": candidates["row_id"], "augmented_from": candidates["augmented_from"], "label": candidates["label"],
-        "method": candidates["aug_method"], "backend": candidates["aug_backend"],
-        "source": candidates["source_text"], "candidate": candidates["text"],
-        "similarity": outcome.similarity.round(4), "verdict": np.where(accepted, "accepted", "rejected"),
-        "reason": reason.fillna(""),
-    }, columns=list(SAMPLE_COLUMNS))
-    log.info("augment: %d generated, %d accepted, rejected %s", report["generated"], report["accepted"],
-             {k: v for k, v in report["rejected_by_reason"].items() if v})
+    samples = pd.DataFrame(
+        {
+            "row_id": candidates["row_id"],
+            "augmented_from": candidates["augmented_from"],
+            "label": candidates["label"],
+            "method": candidates["aug_method"],
+            "backend": candidates["aug_backend"],
+            "source": candidates["source_text"],
+            "candidate": candidates["text"],
+            "similarity": outcome.similarity.round(4),
+            "verdict": np.where(accepted, "accepted", "rejected"),
+            "reason": reason.fillna(""),
+        },
+        columns=list(SAMPLE_COLUMNS),
+    )
+    log.info(
+        "augment: %d generated, %d accepted, rejected %s",
+        report["generated"],
+        report["accepted"],
+        {k: v for k, v in report["rejected_by_reason"].items() if v},
+    )
     return AugmentResult(frame=frame, report=report, samples=samples)

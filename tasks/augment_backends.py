@@ -151,7 +151,7 @@ def torch_seeded(seed: int, device: str) -> Iterator[None]:
 def _length_batches(lengths: Sequence[int], batch_size: int) -> list[np.ndarray]:
     # Batching texts of similar length keeps padding, and so wasted compute, small.
     order = np.argsort(np.asarray(lengths), kind="stable")
-    return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
 
 
 def cpu_has_native_bf16() -> bool:
@@ -212,7 +212,7 @@ def parse_apertium_output(output: str, n: int) -> list[str | None]:
     for here, after in itertools.pairwise(marks):
         index = int(here.group(1))
         if int(after.group(1)) == index + 1 and index < n:
-            result[index] = one_line(output[here.end():after.start()])
+            result[index] = one_line(output[here.end() : after.start()])
     return result
 
 
@@ -248,8 +248,12 @@ class ApertiumBackTranslator(Augmenter):
         if not texts:
             return []
         done = subprocess.run(
-            [self.executable, "-u", mode], input=apertium_input(texts), capture_output=True, text=True,
-            timeout=120 + 0.05 * len(texts), check=False,
+            [self.executable, "-u", mode],
+            input=apertium_input(texts),
+            capture_output=True,
+            text=True,
+            timeout=120 + 0.05 * len(texts),
+            check=False,
         )
         if done.returncode != 0:
             raise RuntimeError(
@@ -282,8 +286,17 @@ class _HFSeq2Seq:
         self.device = device
 
     def generate(
-        self, texts: Sequence[str], *, n: int, batch_size: int, max_length: int, num_beams: int = 1,
-        sample: bool = False, temperature: float = 1.0, top_p: float = 1.0, max_new_tokens: int | None = None,
+        self,
+        texts: Sequence[str],
+        *,
+        n: int,
+        batch_size: int,
+        max_length: int,
+        num_beams: int = 1,
+        sample: bool = False,
+        temperature: float = 1.0,
+        top_p: float = 1.0,
+        max_new_tokens: int | None = None,
     ) -> list[list[str]]:
         """``n`` outputs per input text, in input order."""
         import torch
@@ -297,8 +310,9 @@ class _HFSeq2Seq:
             options.update(do_sample=False, num_beams=max(num_beams, n))
         with torch.inference_mode():
             for batch in _length_batches(lengths, batch_size):
-                enc = self.tokenizer([texts[i] for i in batch], return_tensors="pt", padding=True,
-                                     truncation=True, max_length=max_length).to(self.device)
+                enc = self.tokenizer(
+                    [texts[i] for i in batch], return_tensors="pt", padding=True, truncation=True, max_length=max_length
+                ).to(self.device)
                 generated = self.model.generate(**enc, **options)
                 decoded = self.tokenizer.batch_decode(generated, skip_special_tokens=True)
                 for row, text in zip(np.repeat(batch, n), decoded):
@@ -330,12 +344,14 @@ class MarianBackTranslator(Augmenter):
 
     def generate(self, texts: Sequence[str], n: int, seed: int) -> list[Generation]:
         cfg = self.cfg
-        pivot = self.forward.generate(texts, n=1, batch_size=cfg.batch_size, max_length=cfg.max_length,
-                                      num_beams=cfg.num_beams)
+        pivot = self.forward.generate(
+            texts, n=1, batch_size=cfg.batch_size, max_length=cfg.max_length, num_beams=cfg.num_beams
+        )
         # Several candidates per source are the n best return trips of a beam search: deterministic, and
         # the same recipe as the ctranslate2 backend (whose sampling cannot be seeded).
-        back = self.backward.generate([p[0] for p in pivot], n=n, batch_size=cfg.batch_size,
-                                      max_length=cfg.max_length, num_beams=cfg.num_beams)
+        back = self.backward.generate(
+            [p[0] for p in pivot], n=n, batch_size=cfg.batch_size, max_length=cfg.max_length, num_beams=cfg.num_beams
+        )
         return _nbest_generations(back)
 
 
@@ -375,11 +391,18 @@ class CTranslate2BackTranslator(Augmenter):
         tokens = [tokenizer.convert_ids_to_tokens(row) for row in ids]
         # n-best beam search rather than sampling: CTranslate2's sampling ignores set_random_seed
         # (OpenNMT/CTranslate2#1757), and augmentation must be reproducible.
-        results = translator.translate_batch(tokens, max_batch_size=cfg.batch_size, max_decoding_length=cfg.max_length,
-                                             beam_size=max(cfg.num_beams, n), num_hypotheses=n)
+        results = translator.translate_batch(
+            tokens,
+            max_batch_size=cfg.batch_size,
+            max_decoding_length=cfg.max_length,
+            beam_size=max(cfg.num_beams, n),
+            num_hypotheses=n,
+        )
         return [
-            [one_line(tokenizer.decode(tokenizer.convert_tokens_to_ids(hyp), skip_special_tokens=True))
-             for hyp in r.hypotheses]
+            [
+                one_line(tokenizer.decode(tokenizer.convert_tokens_to_ids(hyp), skip_special_tokens=True))
+                for hyp in r.hypotheses
+            ]
             for r in results
         ]
 
@@ -424,22 +447,28 @@ class CausalLMParaphraser(Augmenter):
             eos_ids.append(self.tokenizer.eos_token_id)
         # A paraphrase is one line: any token holding a newline ends it (Gemma has dozens such tokens;
         # byte-level BPE spells the newline "Ċ", SentencePiece byte fallback "<0x0A>").
-        newline_ids = [i for tok, i in self.tokenizer.get_vocab().items()
-                       if "\n" in tok or "Ċ" in tok or tok == "<0x0A>"]
+        newline_ids = [
+            i for tok, i in self.tokenizer.get_vocab().items() if "\n" in tok or "Ċ" in tok or tok == "<0x0A>"
+        ]
         self.stop_ids = sorted(set(eos_ids + newline_ids))
         self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else eos_ids[0]
         self.sampler = top_p_sampler(cfg.temperature, cfg.top_p)
         self.model_id = cfg.model
-        self.params = {"temperature": cfg.temperature, "top_p": cfg.top_p, "max_new_tokens": cfg.max_new_tokens,
-                       "prompt": "chat" if self.use_chat else f"few-shot:{len(cfg.examples)}"}
+        self.params = {
+            "temperature": cfg.temperature,
+            "top_p": cfg.top_p,
+            "max_new_tokens": cfg.max_new_tokens,
+            "prompt": "chat" if self.use_chat else f"few-shot:{len(cfg.examples)}",
+        }
 
     def prompt(self, text: str) -> str:
         """The full prompt for one text."""
         cfg = self.cfg
         if self.use_chat:
             message = f"{cfg.instruction} Reply with the rewritten message only.\n\nMessage: {text}"
-            return self.tokenizer.apply_chat_template([{"role": "user", "content": message}], tokenize=False,
-                                                      add_generation_prompt=True)
+            return self.tokenizer.apply_chat_template(
+                [{"role": "user", "content": message}], tokenize=False, add_generation_prompt=True
+            )
         shots = "".join(f"Message: {one_line(e.source)}\nRewrite: {one_line(e.rewrite)}\n\n" for e in cfg.examples)
         return f"{cfg.instruction}\n\n{shots}Message: {text}\nRewrite:"
 
@@ -489,8 +518,8 @@ class CausalLMParaphraser(Augmenter):
                 for r, suffix in enumerate(suffixes):
                     # Padding sits between the shared prefix and each suffix; position ids follow the
                     # mask, so every row sees exactly its unpadded prompt.
-                    ids[r, prefix_len + width - len(suffix):] = torch.tensor(suffix, dtype=torch.long)
-                    mask[r, prefix_len + width - len(suffix):] = 1
+                    ids[r, prefix_len + width - len(suffix) :] = torch.tensor(suffix, dtype=torch.long)
+                    mask[r, prefix_len + width - len(suffix) :] = 1
                 # A paraphrase is about as long as its source; the cap stops run-on samples early.
                 longest = max(source_tokens[i] for i in rows)
                 options: dict[str, Any] = {}
@@ -500,14 +529,20 @@ class CausalLMParaphraser(Augmenter):
                     options["past_key_values"] = batch_cache
                 # An explicit config: a model's own defaults (repetition penalty, top-k ...) must not leak in.
                 settings = GenerationConfig(
-                    do_sample=False, num_beams=1, max_new_tokens=min(cfg.max_new_tokens, int(1.5 * longest) + 8),
-                    eos_token_id=self.stop_ids, pad_token_id=self.pad_id,
+                    do_sample=False,
+                    num_beams=1,
+                    max_new_tokens=min(cfg.max_new_tokens, int(1.5 * longest) + 8),
+                    eos_token_id=self.stop_ids,
+                    pad_token_id=self.pad_id,
                 )
                 generated = self.model.generate(
-                    input_ids=ids.to(self.device), attention_mask=mask.to(self.device), generation_config=settings,
-                    logits_processor=LogitsProcessorList([self.sampler]), **options,
+                    input_ids=ids.to(self.device),
+                    attention_mask=mask.to(self.device),
+                    generation_config=settings,
+                    logits_processor=LogitsProcessorList([self.sampler]),
+                    **options,
                 )
-                decoded = self.tokenizer.batch_decode(generated[:, ids.shape[1]:], skip_special_tokens=True)
+                decoded = self.tokenizer.batch_decode(generated[:, ids.shape[1] :], skip_special_tokens=True)
                 out += [Generation(i, _first_line(text)) for i, text in zip(rows, decoded)]
         return out
 
@@ -565,16 +600,27 @@ class Seq2SeqParaphraser(Augmenter):
         self.device = runtime.device
         self.model = _HFSeq2Seq(resolve_model(cfg.model, runtime.cache_dir), runtime.device, dtype=cfg.dtype)
         self.model_id = cfg.model
-        self.params = {"temperature": cfg.temperature, "top_p": cfg.top_p, "max_new_tokens": cfg.max_new_tokens,
-                       "prefix": cfg.seq2seq_prefix}
+        self.params = {
+            "temperature": cfg.temperature,
+            "top_p": cfg.top_p,
+            "max_new_tokens": cfg.max_new_tokens,
+            "prefix": cfg.seq2seq_prefix,
+        }
 
     def generate(self, texts: Sequence[str], n: int, seed: int) -> list[Generation]:
         cfg = self.cfg
         inputs = [cfg.seq2seq_prefix + one_line(t) for t in texts]
         with torch_seeded(seed, self.device):
-            outputs = self.model.generate(inputs, n=n, batch_size=cfg.batch_size, max_length=512, sample=True,
-                                          temperature=cfg.temperature, top_p=cfg.top_p,
-                                          max_new_tokens=cfg.max_new_tokens)
+            outputs = self.model.generate(
+                inputs,
+                n=n,
+                batch_size=cfg.batch_size,
+                max_length=512,
+                sample=True,
+                temperature=cfg.temperature,
+                top_p=cfg.top_p,
+                max_new_tokens=cfg.max_new_tokens,
+            )
         return [Generation(i, text) for i, texts_i in enumerate(outputs) for text in texts_i]
 
 
@@ -583,7 +629,8 @@ class Seq2SeqParaphraser(Augmenter):
 # --------------------------------------------------------------------------------------------
 
 # Function words and SMS shorthand never worth replacing (no NLTK stopword corpus offline).
-STOPWORDS = frozenset("""
+STOPWORDS = frozenset(
+    """
 a about above after again against all am an and any are as at be because been before being below between both
 but by can could did do does doing down during each few for from further had has have having he her here hers
 herself him himself his how i if in into is it its itself just me more most my myself no nor not now of off on
@@ -591,7 +638,8 @@ once only or other our ours ourselves out over own same she should so some such 
 themselves then there these they this those through to too under until up very was we were what when where which
 while who whom why will with would you your yours yourself yourselves ok okay u ur r n da txt msg pls plz im ill
 dont cant wont lol hey hi hello yes yeah
-""".split())  # noqa: SIM905 - a word list reads better as text
+""".split()
+)  # noqa: SIM905 - a word list reads better as text
 # Tokens with digits (phone numbers, codes, prices) or of one or two characters stay as they are.
 _PROTECTED_RE = r"(?:\S*\d\S*|\S{1,2})$"
 
@@ -632,7 +680,7 @@ class _TopSenseWordNet:
     def predict(self, word: str, pos: str | None = None) -> list[str]:
         # Tokens are whitespace-separated, so punctuation rides along and is put back around the synonym.
         lead, core, trail = _split_punct(word)
-        synsets = self.wordnet.synsets(core.lower())[:self.senses]
+        synsets = self.wordnet.synsets(core.lower())[: self.senses]
         lemmas = dict.fromkeys(lemma.name() for synset in synsets for lemma in synset.lemmas())
         return [f"{lead}{lemma}{trail}" for lemma in lemmas if lemma.lower() != core.lower()]
 
@@ -679,7 +727,7 @@ class EdaAugmenter(Augmenter):
         with python_seeded(seed):
             for action, rows in by_action.items():
                 for start in range(0, len(rows), self.cfg.batch_size):
-                    chunk = rows[start:start + self.cfg.batch_size]
+                    chunk = rows[start : start + self.cfg.batch_size]
                     edited = self.augmenters[action].augment([one_line(texts[i]) for i in chunk])
                     out += [Generation(i, one_line(t), {"action": action}) for i, t in zip(chunk, edited)]
         return out

@@ -26,13 +26,16 @@ from driftloop.config import CleanConfig, NearDupConfig
 
 #: The rules that drop rows, in the order they apply; a row is counted under the first rule that hits it.
 DROP_RULES: tuple[str, ...] = (
-    "empty", "too_short", "too_long", "overlaps_reference", "exact_duplicate", "near_duplicate",
+    "empty",
+    "too_short",
+    "too_long",
+    "overlaps_reference",
+    "exact_duplicate",
+    "near_duplicate",
 )
 
 # Markup whose content a reader never sees goes together with that content.
-_HIDDEN_MARKUP = (
-    r"(?is)<!--.*?-->|<script\b[^>]*>.*?</script\s*>|<style\b[^>]*>.*?</style\s*>|<!doctype\b[^>]*>"
-)
+_HIDDEN_MARKUP = r"(?is)<!--.*?-->|<script\b[^>]*>.*?</script\s*>|<style\b[^>]*>.*?</style\s*>|<!doctype\b[^>]*>"
 # Only real HTML element names count as tags, so SMS shorthand such as "<#>", "i <3 u" or "<name>" survives.
 # Inline formatting tags vanish ("F<b>REE</b>" -> "FREE"); tags that break text flow become a space.
 _INLINE_TAG_NAMES = (
@@ -170,8 +173,9 @@ def _to_polars(texts: pd.Series, column: str) -> pl.Series:
         array = array.cast(array.type.value_type)
     if pa.types.is_null(array.type):
         array = array.cast(pa.large_string())
-    if not (pa.types.is_string(array.type) or pa.types.is_large_string(array.type)
-            or pa.types.is_string_view(array.type)):
+    if not (
+        pa.types.is_string(array.type) or pa.types.is_large_string(array.type) or pa.types.is_string_view(array.type)
+    ):
         raise TypeError(f"column {column!r} must hold strings (or nulls), got dtype {texts.dtype}")
     return pl.Series(column, array)
 
@@ -308,8 +312,12 @@ def _near_duplicates(keys: pl.Series, cfg: NearDupConfig) -> tuple[np.ndarray, d
     """Flag texts whose estimated Jaccard similarity to an earlier kept text reaches the threshold."""
     n = len(keys)
     bands, rows = _lsh_shape(cfg.threshold, cfg.num_perm)
-    info: dict[str, Any] = {"enabled": True, "method": "one-permutation MinHash + LSH",
-                            "bands": bands, "rows_per_band": rows}
+    info: dict[str, Any] = {
+        "enabled": True,
+        "method": "one-permutation MinHash + LSH",
+        "bands": bands,
+        "rows_per_band": rows,
+    }
     if n < 2:
         return np.zeros(n, dtype=bool), {**info, "candidate_pairs": 0, "similar_pairs": 0}
     utf8, offsets = _utf8_buffer(keys)
@@ -318,7 +326,7 @@ def _near_duplicates(keys: pl.Series, cfg: NearDupConfig) -> tuple[np.ndarray, d
     band_keys = np.empty((n, bands), dtype=_U64)
     for start in range(0, n, _BLOCK_ROWS):
         block = slice(start, min(start + _BLOCK_ROWS, n))
-        signatures[block] = _signatures(utf8, offsets[block.start:block.stop + 1], cfg.num_perm, cfg.shingle_size)
+        signatures[block] = _signatures(utf8, offsets[block.start : block.stop + 1], cfg.num_perm, cfg.shingle_size)
         band_keys[block] = _band_keys(signatures[block], bands, rows)
     earlier, later = _candidate_pairs(band_keys)
     # Integer form of "matching bins / num_perm >= threshold", free of float rounding.
@@ -337,14 +345,14 @@ def _utf8_buffer(texts: pl.Series) -> tuple[np.ndarray, np.ndarray]:
     array = texts.rechunk().to_arrow(compat_level=pl.CompatLevel.oldest())
     if not pa.types.is_large_string(array.type):
         array = array.cast(pa.large_string())
-    offsets = np.frombuffer(array.buffers()[1], dtype=np.int64)[array.offset:array.offset + len(array) + 1]
+    offsets = np.frombuffer(array.buffers()[1], dtype=np.int64)[array.offset : array.offset + len(array) + 1]
     data = array.buffers()[2]
     return np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, dtype=np.uint8), offsets
 
 
 def _codepoints(utf8: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Decode the texts at ``offsets`` of a UTF-8 buffer: their code points end to end, and char offsets."""
-    data = utf8[offsets[0]:offsets[-1]]
+    data = utf8[offsets[0] : offsets[-1]]
     offsets = offsets - offsets[0]
     if not np.any(data >= 0x80):
         return data, offsets
@@ -376,7 +384,7 @@ def _signatures(utf8: np.ndarray, byte_offsets: np.ndarray, num_perm: int, shing
     size = len(stream) - k
     rolling = np.full(size, _SHINGLE_SEED, dtype=_U64)
     for j in range(k):
-        rolling ^= stream[j:j + size]
+        rolling ^= stream[j : j + size]
         rolling *= _FNV_PRIME
     # A text shorter than k has one shingle, the whole text; the chars after it must not leak in.
     shingles_per_text = np.maximum(lengths - k + 1, 1)

@@ -38,8 +38,14 @@ def read_sms_corpus(path: Path | None = None) -> pd.DataFrame:
     path = path or sms_corpus_path()
     # Tab-separated label<TAB>text, no header; texts contain quotes, so quoting is off.
     frame = pd.read_csv(
-        path, sep="\t", header=None, names=["label", "text"], dtype=str,
-        quoting=csv.QUOTE_NONE, keep_default_na=False, encoding="utf-8",
+        path,
+        sep="\t",
+        header=None,
+        names=["label", "text"],
+        dtype=str,
+        quoting=csv.QUOTE_NONE,
+        keep_default_na=False,
+        encoding="utf-8",
     )
     return frame[["text", "label"]]
 

@@ -36,9 +36,13 @@ class DriftReport:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "drifted": self.drifted, "signals": self.signals, "thresholds": self.thresholds,
-            "exceeded": self.exceeded, "reference_rows": self.reference_rows,
-            "current_rows": self.current_rows, **self.details,
+            "drifted": self.drifted,
+            "signals": self.signals,
+            "thresholds": self.thresholds,
+            "exceeded": self.exceeded,
+            "reference_rows": self.reference_rows,
+            "current_rows": self.current_rows,
+            **self.details,
         }
 
 
@@ -107,8 +111,12 @@ def detect_drift(
     thresholds = {"domain_auc": cfg.max_domain_auc, "label_psi": cfg.max_label_psi, "length_psi": cfg.max_length_psi}
     exceeded = [name for name, value in signals.items() if value > thresholds[name]]
     return DriftReport(
-        drifted=bool(exceeded), signals=signals, thresholds=thresholds, exceeded=exceeded,
-        reference_rows=len(reference_embeddings), current_rows=len(current_embeddings),
+        drifted=bool(exceeded),
+        signals=signals,
+        thresholds=thresholds,
+        exceeded=exceeded,
+        reference_rows=len(reference_embeddings),
+        current_rows=len(current_embeddings),
         details={
             "reference_label_share": (ref_counts / max(ref_counts.sum(), 1)).round(4).tolist(),
             "current_label_share": (cur_counts / max(cur_counts.sum(), 1)).round(4).tolist(),

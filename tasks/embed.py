@@ -37,9 +37,10 @@ def embed_texts(texts: list[str], model: str = "minilm", *, batch_size: int = 12
     out = np.empty((len(texts), encoder.config.hidden_size), dtype=np.float32)
     with torch.inference_mode():
         for start in range(0, len(texts), batch_size):
-            idx = order[start:start + batch_size]
-            batch = tokenizer([texts[i] for i in idx], padding=True, truncation=True,
-                              max_length=max_length, return_tensors="pt").to(encoder.device)
+            idx = order[start : start + batch_size]
+            batch = tokenizer(
+                [texts[i] for i in idx], padding=True, truncation=True, max_length=max_length, return_tensors="pt"
+            ).to(encoder.device)
             hidden = encoder(**batch).last_hidden_state
             mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
             pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)

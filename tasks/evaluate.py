@@ -61,8 +61,11 @@ class EvaluationResult:
     @property
     def metrics(self) -> dict[str, Any]:
         """Everything as JSON-able data (metrics.json, the registry, the model card)."""
-        return {**asdict(self), "label_model_accuracy": self.label_model_accuracy,
-                "beats_label_model": self.beats_label_model}
+        return {
+            **asdict(self),
+            "label_model_accuracy": self.label_model_accuracy,
+            "beats_label_model": self.beats_label_model,
+        }
 
     def summary(self) -> dict[str, Any]:
         """The ``evaluation.*`` keys of the run summary."""
@@ -92,20 +95,27 @@ def expected_calibration_error(probs: np.ndarray, y_true: np.ndarray, n_bins: in
     return float(ece)
 
 
-def _calibration_inputs(probs: np.ndarray, y_true: np.ndarray, n_bins: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _calibration_inputs(
+    probs: np.ndarray, y_true: np.ndarray, n_bins: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     conf = probs.max(axis=1)
     correct = (probs.argmax(axis=1) == y_true).astype(float)
     return conf, correct, np.linspace(0.0, 1.0, n_bins + 1)
 
 
-def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, labels: Sequence[str],
-                           probs: np.ndarray | None = None, ece_bins: int = 15) -> ClassificationMetrics:
+def classification_metrics(
+    y_true: np.ndarray, y_pred: np.ndarray, labels: Sequence[str], probs: np.ndarray | None = None, ece_bins: int = 15
+) -> ClassificationMetrics:
     """Accuracy, macro/micro-F1, per-class precision/recall/F1/support and the confusion matrix."""
     idx = list(range(len(labels)))
-    precision, recall, f1, support = precision_recall_fscore_support(
-        y_true, y_pred, labels=idx, zero_division=0)
+    precision, recall, f1, support = precision_recall_fscore_support(y_true, y_pred, labels=idx, zero_division=0)
     per_class = {
-        label: {"precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]), "support": int(support[i])}
+        label: {
+            "precision": float(precision[i]),
+            "recall": float(recall[i]),
+            "f1": float(f1[i]),
+            "support": int(support[i]),
+        }
         for i, label in enumerate(labels)
     }
     return ClassificationMetrics(
@@ -121,13 +131,16 @@ def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, labels: Seque
 def _check_probs(probs: Any, n_rows: int, k: int, name: str, allow_abstain: bool = False) -> np.ndarray:
     probs = np.asarray(probs, dtype=np.float64)
     if probs.shape != (n_rows, k):
-        raise EvaluationInputError(f"{name} has shape {probs.shape}; expected ({n_rows}, {k}): one row per test row "
-                                   "(in test-table order), one column per label")
+        raise EvaluationInputError(
+            f"{name} has shape {probs.shape}; expected ({n_rows}, {k}): one row per test row "
+            "(in test-table order), one column per label"
+        )
     bad = ~np.isfinite(probs)
     # The label model marks "every LF abstained" with an all-NaN row; anything else non-finite is a bug.
     if bad.any() and not (allow_abstain and (bad.all(axis=1) | ~bad.any(axis=1)).all()):
-        raise EvaluationInputError(f"{name} holds NaN or inf values" + (" (only whole all-NaN rows mean abstain)"
-                                                                        if allow_abstain else ""))
+        raise EvaluationInputError(
+            f"{name} holds NaN or inf values" + (" (only whole all-NaN rows mean abstain)" if allow_abstain else "")
+        )
     return probs
 
 
@@ -157,8 +170,11 @@ def evaluate(
         if column not in test_df.columns:
             raise EvaluationInputError(f"test table lacks column {column!r}; it has {list(test_df.columns)}")
     probs = _check_probs(probs, len(test_df), len(labels), "probs")
-    lm_probs = None if label_model_probs is None else _check_probs(
-        label_model_probs, len(test_df), len(labels), "label_model_probs", allow_abstain=True)
+    lm_probs = (
+        None
+        if label_model_probs is None
+        else _check_probs(label_model_probs, len(test_df), len(labels), "label_model_probs", allow_abstain=True)
+    )
     gold = np.ones(len(test_df), dtype=bool)
     if "is_synthetic" in test_df.columns:
         gold = ~test_df["is_synthetic"].fillna(False).astype(bool).to_numpy()
@@ -197,15 +213,17 @@ def evaluate(
     if plots_dir is not None and cfg.plots:
         plots_dir = Path(plots_dir)
         result.plots = {
-            "confusion_matrix": str(plot_confusion_matrix(np.array(result.confusion_matrix), labels,
-                                                          plots_dir / "confusion_matrix.png")),
+            "confusion_matrix": str(
+                plot_confusion_matrix(np.array(result.confusion_matrix), labels, plots_dir / "confusion_matrix.png")
+            ),
             "reliability": str(plot_reliability(probs, y_true, cfg.ece_bins, plots_dir / "reliability.png")),
         }
     return result
 
 
-def _label_model_metrics(y_true: np.ndarray, lm_probs: np.ndarray, labels: list[str], fallback: int,
-                         ece_bins: int) -> dict[str, Any]:
+def _label_model_metrics(
+    y_true: np.ndarray, lm_probs: np.ndarray, labels: list[str], fallback: int, ece_bins: int
+) -> dict[str, Any]:
     """Label-model scores on every test row: where all LFs abstained (NaN row) it falls back to ``fallback``."""
     covered = np.isfinite(lm_probs).all(axis=1)
     pred = np.where(covered, np.nan_to_num(lm_probs).argmax(axis=1), fallback)
@@ -276,4 +294,3 @@ def _save_png(fig: Any, target: Path) -> Path:
     finally:
         plt.close(fig)
     return target
-

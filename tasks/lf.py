@@ -46,7 +46,6 @@ _INLINE_FLAGS = {re.IGNORECASE: "i", re.MULTILINE: "m", re.DOTALL: "s", re.VERBO
 _REGEX_META = set("\\.^$|?*+()[]{}")
 
 
-
 @dataclass(frozen=True, kw_only=True)
 class VectorLF:
     """Base of the vectorised LFs: a named rule that votes one label (by name) or abstains."""
@@ -143,7 +142,9 @@ class CountLF(PatternLF):
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.min_count < 0 or (self.max_count is not None and self.max_count < self.min_count):
-            raise ValueError(f"LF {self.name!r}: need 0 <= min_count <= max_count, got {self.min_count}, {self.max_count}")
+            raise ValueError(
+                f"LF {self.name!r}: need 0 <= min_count <= max_count, got {self.min_count}, {self.max_count}"
+            )
 
     def mask_expr(self, text: pl.Expr) -> pl.Expr:
         return _between(text.str.count_matches(self.pattern), self.min_count, self.max_count)
@@ -163,7 +164,9 @@ class LengthLF(VectorLF):
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.min_chars < 0 or (self.max_chars is not None and self.max_chars < self.min_chars):
-            raise ValueError(f"LF {self.name!r}: need 0 <= min_chars <= max_chars, got {self.min_chars}, {self.max_chars}")
+            raise ValueError(
+                f"LF {self.name!r}: need 0 <= min_chars <= max_chars, got {self.min_chars}, {self.max_chars}"
+            )
 
     def mask_expr(self, text: pl.Expr) -> pl.Expr:
         return _between(text.str.len_chars(), self.min_chars, self.max_chars)
@@ -212,7 +215,8 @@ class ColumnLF(VectorLF):
             bad = (values < ABSTAIN) | (values >= len(self.labels))
             if bad.any():
                 raise ValueError(
-                    f"LF {self.name!r} returned class indices outside -1..{len(self.labels) - 1}: {sorted(set(values[bad].tolist()))[:5]}"
+                    f"LF {self.name!r} returned class indices outside -1..{len(self.labels) - 1}: "
+                    f"{sorted(set(values[bad].tolist()))[:5]}"
                 )
             return values.astype(np.int64)
         names = pd.Series(values, dtype=object)
@@ -267,7 +271,12 @@ def count_lf(
 ) -> CountLF:
     """An LF that votes ``label`` where ``pattern`` matches at least ``min_count`` (and at most ``max_count``) times."""
     return CountLF(
-        name=name, label=label, pattern=_with_flags(name, pattern, flags), min_count=min_count, max_count=max_count, lowercase=lowercase
+        name=name,
+        label=label,
+        pattern=_with_flags(name, pattern, flags),
+        min_count=min_count,
+        max_count=max_count,
+        lowercase=lowercase,
     )
 
 
@@ -289,7 +298,8 @@ def _with_flags(name: str, pattern: str, flags: int) -> str:
     unknown = flags & ~sum(_INLINE_FLAGS)
     if unknown:
         raise ValueError(
-            f"LF {name!r}: unsupported regex flags {re.RegexFlag(unknown)!r}; use IGNORECASE, MULTILINE, DOTALL or VERBOSE"
+            f"LF {name!r}: unsupported regex flags {re.RegexFlag(unknown)!r}; "
+            "use IGNORECASE, MULTILINE, DOTALL or VERBOSE"
         )
     inline = "".join(letter for flag, letter in _INLINE_FLAGS.items() if flags & flag)
     return f"(?{inline}){pattern}" if inline else pattern
@@ -360,7 +370,10 @@ def apply_lfs(texts: pd.DataFrame, lfs: Sequence[VectorLF | LabelingFunction]) -
         elif isinstance(lf, LabelingFunction):
             snorkel_cols.append(j)
         else:
-            raise TypeError(f"LFS item {j} is a {type(lf).__name__}, not an LF from driftloop.tasks.lf or a Snorkel LabelingFunction")
+            raise TypeError(
+                f"LFS item {j} is a {type(lf).__name__}, "
+                "not an LF from driftloop.tasks.lf or a Snorkel LabelingFunction"
+            )
     if polars_cols:
         frame = pl.DataFrame({TEXT_COLUMN: _to_polars(texts[TEXT_COLUMN])})
         lowered = [j for j in polars_cols if getattr(lfs[j], "lowercase", False)]
@@ -382,7 +395,9 @@ def apply_lfs(texts: pd.DataFrame, lfs: Sequence[VectorLF | LabelingFunction]) -
 
 
 def load_lfs(spec: str, labels: list[str], base_dir: Path | None = None) -> list[VectorLF | LabelingFunction]:
-    """Import an LF module (a .py path relative to ``base_dir``, default the working dir, or a dotted module) and resolve its ``LFS``.
+    """Import an LF module and resolve its ``LFS``.
+
+    ``spec`` is a .py path (relative to ``base_dir``, default the working dir) or a dotted module.
 
     The module defines ``LFS``, a non-empty list of LFs from this module's builders or Snorkel
     ``LabelingFunction`` objects, and optionally ``LABELS``, which must equal ``labels``.
@@ -427,7 +442,9 @@ def _import_lf_module(spec: str, base_dir: Path | None) -> Any:
         if not path.is_absolute():
             path = (base_dir or Path.cwd()) / path
         if not path.is_file():
-            raise LFModuleError(f"LF module file {path} does not exist; set weak_label.lf_module to a .py file or a dotted module")
+            raise LFModuleError(
+                f"LF module file {path} does not exist; set weak_label.lf_module to a .py file or a dotted module"
+            )
         # A stable, path-derived name: two LF files with the same stem never share a sys.modules slot.
         digest = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:12]
         name = f"driftloop_lfs_{path.stem}_{digest}"
@@ -447,7 +464,8 @@ def _import_lf_module(spec: str, base_dir: Path | None) -> Any:
     except ModuleNotFoundError as err:
         if err.name and (spec == err.name or spec.startswith(err.name + ".")):
             raise LFModuleError(
-                f"LF module {spec!r} not found; set weak_label.lf_module to a .py file path or an importable dotted module"
+                f"LF module {spec!r} not found; "
+                "set weak_label.lf_module to a .py file path or an importable dotted module"
             ) from None
         raise LFModuleError(f"LF module {spec!r} failed to import: {err}") from err
     except Exception as err:

@@ -38,7 +38,9 @@ def lf_figure(analysis: pd.DataFrame) -> Figure:
     cov_ax.set_yticks(y, names, fontsize=8)
     cov_ax.set_xlabel("coverage of the unlabelled pool")
     accuracy = frame["dev_accuracy"].astype(float)
-    colors = np.where(accuracy.fillna(0) >= 0.9, "tab:green", np.where(accuracy.fillna(0) >= 0.7, "tab:orange", "tab:red"))
+    colors = np.where(
+        accuracy.fillna(0) >= 0.9, "tab:green", np.where(accuracy.fillna(0) >= 0.7, "tab:orange", "tab:red")
+    )
     acc_ax.barh(y, accuracy.fillna(0), color=colors)
     acc_ax.set_xlim(0, 1)
     acc_ax.set_xlabel("accuracy on the gold dev set")

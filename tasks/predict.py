@@ -10,12 +10,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from driftloop.tasks.clean import normalize_texts
-from driftloop.tasks.registry import ModelVersion, Registry
-from driftloop.tasks.train import TRAINING_CONFIG_FILE, TextClassifier, load_classifier
 
 from driftloop.config import CleanConfig
 from driftloop.errors import NoChampionError
+from driftloop.tasks.clean import normalize_texts
+from driftloop.tasks.registry import ModelVersion, Registry
+from driftloop.tasks.train import TRAINING_CONFIG_FILE, TextClassifier, load_classifier
 
 
 @dataclass
@@ -35,8 +35,11 @@ class Prediction:
         """One JSON-able dict per text: label, confidence, {label: probability} (and the text when given)."""
         out = []
         for i, label in enumerate(self.labels):
-            row: dict[str, Any] = {"label": label, "confidence": round(float(self.probabilities[i].max()), 6),
-                                   "probs": {n: round(float(p), 6) for n, p in zip(self.label_names, self.probabilities[i])}}
+            row: dict[str, Any] = {
+                "label": label,
+                "confidence": round(float(self.probabilities[i].max()), 6),
+                "probs": {n: round(float(p), 6) for n, p in zip(self.label_names, self.probabilities[i])},
+            }
             if texts is not None:
                 row = {"text": texts[i], **row}
             out.append(row)
@@ -54,14 +57,16 @@ def champion_folder(models_dir: str | Path) -> tuple[ModelVersion, Path]:
     return champion, registry.resolve_path(champion)
 
 
-def predict(texts: Sequence[str], classifier: TextClassifier, batch_size: int = 64,
-            model_version: str | None = None) -> Prediction:
+def predict(
+    texts: Sequence[str], classifier: TextClassifier, batch_size: int = 64, model_version: str | None = None
+) -> Prediction:
     """Labels + probabilities for ``texts`` with ``classifier``."""
     texts = [str(t) for t in texts]
     probs = classifier.predict_proba(texts, batch_size=batch_size)
     labels = [classifier.labels[i] for i in probs.argmax(axis=1)] if len(texts) else []
-    return Prediction(labels=labels, probabilities=probs, label_names=list(classifier.labels),
-                      model_version=model_version)
+    return Prediction(
+        labels=labels, probabilities=probs, label_names=list(classifier.labels), model_version=model_version
+    )
 
 
 def training_clean_config(model_dir: str | Path) -> CleanConfig | None:
@@ -71,8 +76,9 @@ def training_clean_config(model_dir: str | Path) -> CleanConfig | None:
     return CleanConfig.model_validate(clean) if clean is not None else None
 
 
-def predict_with_champion(texts: Sequence[str], models_dir: str | Path, batch_size: int = 64,
-                          device: str = "auto") -> Prediction:
+def predict_with_champion(
+    texts: Sequence[str], models_dir: str | Path, batch_size: int = 64, device: str = "auto"
+) -> Prediction:
     """Load the champion and predict ``texts`` (what ``driftloop predict`` runs).
 
     The texts get the same normalisation (NFKC, markup, control characters, whitespace) the model

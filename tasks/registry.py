@@ -18,7 +18,7 @@ import contextlib
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -31,7 +31,6 @@ REGISTRY_FILE = "registry.json"
 LOCK_FILE = ".registry.lock"
 SCHEMA_VERSION = 1
 _EPS = 1e-12  # float slack so that "equal to the margin" counts as meeting it
-
 
 
 @dataclass
@@ -69,12 +68,17 @@ class PromotionDecision:
 
     def summary(self) -> dict[str, Any]:
         """The ``promotion.*`` keys of the run summary."""
-        return {"promoted": self.promoted, "challenger": self.challenger, "champion_before": self.champion_before,
-                "champion_after": self.champion_after, "reason": self.reason}
+        return {
+            "promoted": self.promoted,
+            "challenger": self.challenger,
+            "champion_before": self.champion_before,
+            "champion_after": self.champion_after,
+            "reason": self.reason,
+        }
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
+    return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
 def promotion_metrics(evaluation: Mapping[str, Any]) -> dict[str, Any]:
@@ -91,8 +95,12 @@ def promotion_metrics(evaluation: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def decide(challenger: Mapping[str, Any], champion: Mapping[str, Any] | None, cfg: PromotionConfig,
-           champion_version: str | None = None) -> tuple[bool, str]:
+def decide(
+    challenger: Mapping[str, Any],
+    champion: Mapping[str, Any] | None,
+    cfg: PromotionConfig,
+    champion_version: str | None = None,
+) -> tuple[bool, str]:
     """Apply the promotion rules to two metric dicts (``macro_f1``, ``per_class_f1``); return (promote, reason)."""
     macro = float(challenger["macro_f1"])
     if cfg.min_macro_f1 is not None and macro + _EPS < cfg.min_macro_f1:
@@ -111,10 +119,14 @@ def decide(challenger: Mapping[str, Any], champion: Mapping[str, Any] | None, cf
         if drop > cfg.per_class_tolerance + _EPS:
             drops.append(f"{label!r} {float(theirs):.4f} -> {float(ours.get(label, 0.0)):.4f}")
     if drops:
-        return False, (f"class F1 regresses by more than promotion.per_class_tolerance={cfg.per_class_tolerance:.4f} "
-                       f"versus {name}: {', '.join(drops)}")
-    return True, (f"macro-F1 {macro:.4f} >= {name} {float(champion['macro_f1']):.4f} + margin {cfg.margin:.4f}, "
-                  f"no class F1 drops by more than {cfg.per_class_tolerance:.4f}")
+        return False, (
+            f"class F1 regresses by more than promotion.per_class_tolerance={cfg.per_class_tolerance:.4f} "
+            f"versus {name}: {', '.join(drops)}"
+        )
+    return True, (
+        f"macro-F1 {macro:.4f} >= {name} {float(champion['macro_f1']):.4f} + margin {cfg.margin:.4f}, "
+        f"no class F1 drops by more than {cfg.per_class_tolerance:.4f}"
+    )
 
 
 class Registry:
@@ -176,25 +188,49 @@ class Registry:
         except ValueError:
             return str(path)
 
-    def _add(self, data: dict[str, Any], version: str, path: str | Path, metrics: Mapping[str, Any],
-             data_snapshots: Mapping[str, Sequence[str]] | None, config_hash: str, method: str | None,
-             base_model: str | None, extra: Mapping[str, Any] | None) -> ModelVersion:
+    def _add(
+        self,
+        data: dict[str, Any],
+        version: str,
+        path: str | Path,
+        metrics: Mapping[str, Any],
+        data_snapshots: Mapping[str, Sequence[str]] | None,
+        config_hash: str,
+        method: str | None,
+        base_model: str | None,
+        extra: Mapping[str, Any] | None,
+    ) -> ModelVersion:
         if any(v["version"] == version for v in data["versions"]):
             raise RegistryError(f"model version {version!r} is already registered; versions are immutable")
         if "macro_f1" not in metrics or "per_class_f1" not in metrics:
             raise RegistryError("metrics need macro_f1 and per_class_f1; build them with promotion_metrics(evaluation)")
         entry = ModelVersion(
-            version=version, path=self._relative(path), created_at=_now(), status="challenger",
-            metrics=dict(metrics), data_snapshots={k: list(v) for k, v in (data_snapshots or {}).items()},
-            config_hash=config_hash, method=method, base_model=base_model, extra=dict(extra or {}),
+            version=version,
+            path=self._relative(path),
+            created_at=_now(),
+            status="challenger",
+            metrics=dict(metrics),
+            data_snapshots={k: list(v) for k, v in (data_snapshots or {}).items()},
+            config_hash=config_hash,
+            method=method,
+            base_model=base_model,
+            extra=dict(extra or {}),
         )
         data["versions"].append(asdict(entry))
         return entry
 
-    def register(self, version: str, path: str | Path, metrics: Mapping[str, Any], *,
-                 data_snapshots: Mapping[str, Sequence[str]] | None = None, config_hash: str = "",
-                 method: str | None = None, base_model: str | None = None,
-                 extra: Mapping[str, Any] | None = None) -> ModelVersion:
+    def register(
+        self,
+        version: str,
+        path: str | Path,
+        metrics: Mapping[str, Any],
+        *,
+        data_snapshots: Mapping[str, Sequence[str]] | None = None,
+        config_hash: str = "",
+        method: str | None = None,
+        base_model: str | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> ModelVersion:
         """Add a version as a challenger (metrics: see :func:`promotion_metrics`)."""
         with self._transaction() as data:
             return self._add(data, version, path, metrics, data_snapshots, config_hash, method, base_model, extra)
@@ -219,8 +255,14 @@ class Registry:
                 by_name[before].update(status="archived", archived_at=now)
             by_name[version].update(status="champion", promoted_at=now)
             data["champion"] = version
-        decision = PromotionDecision(promoted=promoted, challenger=version, champion_before=before,
-                                     champion_after=data["champion"], reason=reason, decided_at=now)
+        decision = PromotionDecision(
+            promoted=promoted,
+            challenger=version,
+            champion_before=before,
+            champion_after=data["champion"],
+            reason=reason,
+            decided_at=now,
+        )
         data["decisions"].append(asdict(decision))
         return decision
 
@@ -229,11 +271,19 @@ class Registry:
         with self._transaction() as data:
             return self._promote(data, version, cfg or PromotionConfig())
 
-    def register_and_promote(self, version: str, path: str | Path, metrics: Mapping[str, Any],
-                             cfg: PromotionConfig | None = None, *,
-                             data_snapshots: Mapping[str, Sequence[str]] | None = None, config_hash: str = "",
-                             method: str | None = None, base_model: str | None = None,
-                             extra: Mapping[str, Any] | None = None) -> PromotionDecision:
+    def register_and_promote(
+        self,
+        version: str,
+        path: str | Path,
+        metrics: Mapping[str, Any],
+        cfg: PromotionConfig | None = None,
+        *,
+        data_snapshots: Mapping[str, Sequence[str]] | None = None,
+        config_hash: str = "",
+        method: str | None = None,
+        base_model: str | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> PromotionDecision:
         """Register and decide in one locked transaction, so no other promotion can slip in between."""
         with self._transaction() as data:
             self._add(data, version, path, metrics, data_snapshots, config_hash, method, base_model, extra)
@@ -250,13 +300,19 @@ class Registry:
                 by_name[before].update(status="archived", archived_at=now)
             by_name[version].update(status="champion", promoted_at=now)
             data["champion"] = version
-            decision = PromotionDecision(promoted=before != version, challenger=version, champion_before=before,
-                                         champion_after=version, reason=f"manual: {reason}", decided_at=now)
+            decision = PromotionDecision(
+                promoted=before != version,
+                challenger=version,
+                champion_before=before,
+                champion_after=version,
+                reason=f"manual: {reason}",
+                decided_at=now,
+            )
             data["decisions"].append(asdict(decision))
             return decision
 
 
 def new_version_id(config_hash: str, when: datetime | None = None) -> str:
     """A sortable, unique-enough version name: UTC timestamp + the first 6 characters of the config hash."""
-    when = when or datetime.now(timezone.utc)
+    when = when or datetime.now(UTC)
     return f"{when:%Y%m%dT%H%M%S}Z-{config_hash[:6] or 'nohash'}"

@@ -32,7 +32,7 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import unquote, urlparse
@@ -324,7 +324,7 @@ def _run(context, suite, frame: pd.DataFrame, parameters: dict[str, Any], run_na
     outcome = checkpoint.run(
         batch_parameters={"dataframe": frame},
         expectation_parameters=parameters,
-        run_id=RunIdentifier(run_name=run_name, run_time=datetime.now(timezone.utc)),
+        run_id=RunIdentifier(run_name=run_name, run_time=datetime.now(UTC)),
     )
     (result,) = outcome.run_results.values()
     return suite, result, _docs_index(context) if docs else None

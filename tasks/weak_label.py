@@ -18,12 +18,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from driftloop.tasks.lf import ABSTAIN, TEXT_COLUMN, VectorLF, apply_lfs, load_lfs
 from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_support
 from snorkel.labeling import LabelingFunction, LFAnalysis
 from snorkel.labeling.model import LabelModel, MajorityLabelVoter
 
 from driftloop.config import WeakLabelConfig
+from driftloop.tasks.lf import ABSTAIN, TEXT_COLUMN, VectorLF, apply_lfs, load_lfs
 
 __all__ = ["WeakLabelResult", "apply_lfs", "load_lfs", "predict_proba", "weak_label"]
 
@@ -98,7 +98,9 @@ def weak_label(
     _check_votes(L_dev, lfs, k, "dev")
     covered = (L_pool != ABSTAIN).any(axis=1)
     if not covered.any():
-        raise ValueError(f"no LF votes on any of the {len(pool)} pool rows: the LFs do not fit this data; check weak_label.lf_module")
+        raise ValueError(
+            f"no LF votes on any of the {len(pool)} pool rows: the LFs do not fit this data; check weak_label.lf_module"
+        )
 
     label_model = LabelModel(cardinality=k, verbose=False)
     with _single_torch_thread():
@@ -146,7 +148,9 @@ def weak_label(
         "seed": int(seed),
     }
     analysis = _lf_analysis(L_pool, L_dev, y_dev, lfs, labels, label_model)
-    return WeakLabelResult(frame=frame, analysis=analysis, metrics=metrics, label_model=label_model, lfs=lfs, labels=list(labels))
+    return WeakLabelResult(
+        frame=frame, analysis=analysis, metrics=metrics, label_model=label_model, lfs=lfs, labels=list(labels)
+    )
 
 
 @contextlib.contextmanager
@@ -172,7 +176,9 @@ def _check_inputs(pool: pd.DataFrame, dev: pd.DataFrame, lfs: list[LF], labels: 
         raise ValueError(f"Snorkel's LabelModel needs at least {MIN_LFS} LFs; the LF module has {len(lfs)}")
     unknown = sorted(set(dev[LABEL_COLUMN].dropna()) - set(labels))
     if unknown or dev[LABEL_COLUMN].isna().any():
-        raise ValueError(f"dev labels must all be in data.labels {labels}; found unknown {unknown[:5]} or missing labels")
+        raise ValueError(
+            f"dev labels must all be in data.labels {labels}; found unknown {unknown[:5]} or missing labels"
+        )
     present = sorted(set(dev[LABEL_COLUMN]))
     if len(present) < 2:
         raise ValueError(
@@ -238,7 +244,12 @@ def _dev_metrics(L_dev: np.ndarray, y_dev: np.ndarray, label_model: LabelModel, 
         "majority_vote_dev_f1_macro": float(f1_score(y, mv_pred, labels=all_classes, average="macro", zero_division=0)),
         "majority_vote_dev_ties": int(ties.sum()),
         "label_model_dev_per_class": {
-            name: {"precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]), "support": int(support[i])}
+            name: {
+                "precision": float(precision[i]),
+                "recall": float(recall[i]),
+                "f1": float(f1[i]),
+                "support": int(support[i]),
+            }
             for i, name in enumerate(labels)
         },
     }

@@ -11,6 +11,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from pydantic import ValidationError
+from sklearn.feature_extraction.text import HashingVectorizer
+
+from driftloop.config import AugmentConfig, AugmentFilterConfig, BackTranslationConfig, EdaConfig, ParaphraseConfig
+from driftloop.errors import InputError, ResourceError
+from driftloop.resources import ctranslate2_model_dir, prepare_wordnet, require_module, resolve_model
 from driftloop.tasks import augment_backends as backends
 from driftloop.tasks.aug_filter import FILTER_REASONS, filter_candidates
 from driftloop.tasks.augment import (
@@ -33,12 +39,6 @@ from driftloop.tasks.augment_backends import (
     register,
 )
 from driftloop.tasks.demo_data import read_sms_corpus
-from pydantic import ValidationError
-from sklearn.feature_extraction.text import HashingVectorizer
-
-from driftloop.config import AugmentConfig, AugmentFilterConfig, BackTranslationConfig, EdaConfig, ParaphraseConfig
-from driftloop.errors import InputError, ResourceError
-from driftloop.resources import ctranslate2_model_dir, prepare_wordnet, require_module, resolve_model
 from tests.tiny_seq2seq import CORPUS, build_causal_lm, build_marian, build_t5
 
 LABELS = ["ham", "spam"]
@@ -55,8 +55,9 @@ needs_apertium = pytest.mark.skipif(
 def sms() -> pd.DataFrame:
     """40 ham + 10 spam real SMS rows in the post-weak-labeling schema."""
     rows = read_sms_corpus()
-    frame = pd.concat([rows[rows["label"] == "ham"].head(40), rows[rows["label"] == "spam"].head(10)],
-                      ignore_index=True)
+    frame = pd.concat(
+        [rows[rows["label"] == "ham"].head(40), rows[rows["label"] == "spam"].head(10)], ignore_index=True
+    )
     frame["row_id"] = "snap1:" + frame.index.astype(str)
     frame["snapshot_id"] = "snap1"
     frame["label_confidence"] = 0.9
@@ -173,8 +174,9 @@ def test_missing_apertium_pair_names_the_package(monkeypatch, tmp_path):
 @pytest.mark.parametrize("backend", ["marian", "ctranslate2"])
 def test_neural_back_translation_on_tiny_marian(tiny, backend):
     model = str(tiny["marian"])
-    cfg = BackTranslationConfig(backend=backend, forward_model=model, backward_model=model, max_length=16,
-                                candidates_per_source=2, batch_size=2)
+    cfg = BackTranslationConfig(
+        backend=backend, forward_model=model, backward_model=model, max_length=16, candidates_per_source=2, batch_size=2
+    )
     augmenter = build_augmenter("back_translation", cfg, Runtime("cpu", tiny["cache"]))
     texts = CORPUS[:3]
     single = augmenter.generate(texts, 1, seed=0)
@@ -263,8 +265,10 @@ def test_wordnet_is_prepared_with_unix_line_endings(tmp_path):
 
 def test_eda_edits_with_real_wordnet(tmp_path):
     augmenter = build_augmenter("eda", EdaConfig(), Runtime("cpu", tmp_path))
-    texts = ["Sorry, I missed your call, let's talk when you have time. I'm on 07090201529",
-             "Oh my god! I have found your number again! I am so glad, text me back later."]
+    texts = [
+        "Sorry, I missed your call, let's talk when you have time. I'm on 07090201529",
+        "Oh my god! I have found your number again! I am so glad, text me back later.",
+    ]
     out = augmenter.generate(texts, 4, seed=0)
     actions = {(g.source, g.params["action"]): g.text for g in out}
     assert {a for _, a in actions} == {"synonym", "swap", "delete", "spelling"}
@@ -285,18 +289,30 @@ def _filter_cases() -> pd.DataFrame:
     rows = [
         # (candidate, source, label, expected)
         ("Congratulations! You won a free cruise. Call now to claim the prize.", SOURCE_SPAM, "spam", None),
-        ("Congrats, you have won a free holiday cruise, ring us now so you can claim the prize!", SOURCE_SPAM, "spam",
-         None),
+        (
+            "Congrats, you have won a free holiday cruise, ring us now so you can claim the prize!",
+            SOURCE_SPAM,
+            "spam",
+            None,
+        ),
         ("   ", SOURCE_SPAM, "spam", "empty"),
         (SOURCE_SPAM.upper(), SOURCE_SPAM, "spam", "identical_to_source"),
-        ("Congratulations! You have won a free cruise. Call now to claim your prizes!", SOURCE_SPAM, "spam",
-         "near_identical_to_source"),
+        (
+            "Congratulations! You have won a free cruise. Call now to claim your prizes!",
+            SOURCE_SPAM,
+            "spam",
+            "near_identical_to_source",
+        ),
         ("Are we still meeting for lunch tomorrow?", SOURCE_SPAM, "spam", "duplicate_of_existing"),
         ("The quarterly tax report is attached to this email.", SOURCE_SPAM, "spam", "similarity_too_low"),
         ("I'll be home late. Sorry, I can't make it to lunch today.", SOURCE_HAM, "ham", "similarity_too_high"),
         ("Sorry, I cannot make it to lunch today, you won a prize.", SOURCE_HAM, "ham", "label_contradiction"),
-        ("Congrats, you have won a free holiday cruise, ring us now so you can claim the prize!!", SOURCE_SPAM, "spam",
-         "duplicate_candidate"),
+        (
+            "Congrats, you have won a free holiday cruise, ring us now so you can claim the prize!!",
+            SOURCE_SPAM,
+            "spam",
+            "duplicate_candidate",
+        ),
     ]
     frame = pd.DataFrame(rows, columns=["text", "source_text", "label", "expected"])
     return frame
@@ -306,8 +322,9 @@ def test_filter_rejects_each_bad_candidate_for_its_reason():
     cases = _filter_cases()
     cfg = AugmentFilterConfig(min_similarity=0.45, max_similarity=0.97)  # band re-tuned for the lexical stand-in
     existing = [SOURCE_SPAM, SOURCE_HAM, "Are we still meeting for lunch tomorrow?"]
-    outcome = filter_candidates(cases, cfg, LABELS, existing_texts=existing, embed=lexical_embed,
-                                label_check=spam_keyword_check)
+    outcome = filter_candidates(
+        cases, cfg, LABELS, existing_texts=existing, embed=lexical_embed, label_check=spam_keyword_check
+    )
     assert outcome.reason.fillna("kept").tolist() == cases["expected"].fillna("kept").tolist()
     assert set(outcome.reason.dropna()) <= set(FILTER_REASONS)
     assert outcome.similarity.iloc[:2].between(0.45, 0.97).all() and np.isnan(outcome.similarity.iloc[2])
@@ -315,11 +332,16 @@ def test_filter_rejects_each_bad_candidate_for_its_reason():
 
 def test_filter_rejects_numbers_the_source_lacks():
     source = "You won a cruise! Call 0800 123 456 now, only 150p."
-    frame = pd.DataFrame({
-        "text": ["Ring 0800123456 today for the cruise you won, 150p",  # same number, regrouped
-                 "Ring 0800 999 111 today for the cruise you won"],
-        "source_text": [source, source], "label": ["spam", "spam"],
-    })
+    frame = pd.DataFrame(
+        {
+            "text": [
+                "Ring 0800123456 today for the cruise you won, 150p",  # same number, regrouped
+                "Ring 0800 999 111 today for the cruise you won",
+            ],
+            "source_text": [source, source],
+            "label": ["spam", "spam"],
+        }
+    )
     band = AugmentFilterConfig(min_similarity=-1.0, max_similarity=1.0)
     assert filter_candidates(frame, band, LABELS, embed=lexical_embed).reason.tolist() == [None, "new_number"]
     off = band.model_copy(update={"reject_new_numbers": False})
@@ -328,12 +350,18 @@ def test_filter_rejects_numbers_the_source_lacks():
 
 def test_filter_needs_its_columns_and_checks_label_check_output():
     with pytest.raises(ValueError, match="source_text"):
-        filter_candidates(pd.DataFrame({"text": ["a"], "label": ["ham"]}), AugmentFilterConfig(), LABELS,
-                          embed=lexical_embed)
+        filter_candidates(
+            pd.DataFrame({"text": ["a"], "label": ["ham"]}), AugmentFilterConfig(), LABELS, embed=lexical_embed
+        )
     frame = pd.DataFrame({"text": ["You won a big prize, call us"], "source_text": [SOURCE_SPAM], "label": ["spam"]})
     with pytest.raises(ValueError, match="2 predictions for 1 texts"):
-        filter_candidates(frame, AugmentFilterConfig(min_similarity=0.0), LABELS, embed=lexical_embed,
-                          label_check=lambda texts: np.array([1, 1]))
+        filter_candidates(
+            frame,
+            AugmentFilterConfig(min_similarity=0.0),
+            LABELS,
+            embed=lexical_embed,
+            label_check=lambda texts: np.array([1, 1]),
+        )
 
 
 @pytest.mark.integration
@@ -342,15 +370,32 @@ def test_filter_with_real_minilm_and_real_back_translations(sms):
     augmenter = build_augmenter("back_translation", BackTranslationConfig(), Runtime())
     sources = sms.loc[sms["label"] == "spam", "text"].head(6).tolist()
     translated = {g.source: g.text for g in augmenter.generate(sources, 1, seed=0)}
-    bt = pd.DataFrame({"text": [translated[i] for i in sorted(translated)],
-                       "source_text": [sources[i] for i in sorted(translated)], "label": "spam"})
-    extra = pd.DataFrame({
-        "text": ["", sources[1], "The quarterly tax report is attached to this email.",
-                 "See you at lunch, I'm almost home."],
-        "source_text": sources[:4], "label": "spam",
-    })
-    outcome = filter_candidates(pd.concat([bt, extra], ignore_index=True), AugmentFilterConfig(), LABELS,
-                                existing_texts=sms["text"].tolist(), label_check=spam_keyword_check)
+    bt = pd.DataFrame(
+        {
+            "text": [translated[i] for i in sorted(translated)],
+            "source_text": [sources[i] for i in sorted(translated)],
+            "label": "spam",
+        }
+    )
+    extra = pd.DataFrame(
+        {
+            "text": [
+                "",
+                sources[1],
+                "The quarterly tax report is attached to this email.",
+                "See you at lunch, I'm almost home.",
+            ],
+            "source_text": sources[:4],
+            "label": "spam",
+        }
+    )
+    outcome = filter_candidates(
+        pd.concat([bt, extra], ignore_index=True),
+        AugmentFilterConfig(),
+        LABELS,
+        existing_texts=sms["text"].tolist(),
+        label_check=spam_keyword_check,
+    )
     reasons = outcome.reason.tolist()
     assert reasons[-4:-1] == ["empty", "identical_to_source", "similarity_too_low"]
     assert reasons[-1] in ("similarity_too_low", "label_contradiction")
@@ -374,8 +419,11 @@ class _Shouting(Augmenter):
         self.model_id, self.params = "upper()", {"style": cfg.options.get("style", "shout")}
 
     def generate(self, texts, n, seed):
-        return [Generation(i, f"Listen up{'!' * (k + 1)} {t.upper()} Seriously, read this twice, my friend.", {"k": k})
-                for i, t in enumerate(texts) for k in range(n)]
+        return [
+            Generation(i, f"Listen up{'!' * (k + 1)} {t.upper()} Seriously, read this twice, my friend.", {"k": k})
+            for i, t in enumerate(texts)
+            for k in range(n)
+        ]
 
 
 @pytest.fixture
@@ -387,7 +435,9 @@ def shouting():
 
 def _cfg(**overrides) -> AugmentConfig:
     base = {
-        "enabled": True, "target_ratio": 0.5, "max_per_source": 3,
+        "enabled": True,
+        "target_ratio": 0.5,
+        "max_per_source": 3,
         "back_translation": {"enabled": HAS_APERTIUM},
         "paraphrase": {"enabled": False},
         "eda": {"candidates_per_source": 2},
@@ -399,8 +449,11 @@ def _cfg(**overrides) -> AugmentConfig:
 
 
 def test_plan_is_class_aware_and_capped(sms):
-    cfg = _cfg(back_translation={"enabled": True}, overgenerate=5.0,
-               paraphrase={"enabled": True, "max_sources": 4, "candidates_per_source": 2})
+    cfg = _cfg(
+        back_translation={"enabled": True},
+        overgenerate=5.0,
+        paraphrase={"enabled": True, "max_sources": 4, "candidates_per_source": 2},
+    )
     plan, deficits = plan_augmentation(sms, cfg, LABELS, seed=0)
     assert deficits == {"ham": 0, "spam": 10}  # 0.5 x 40 ham = 20 target; 10 spam rows present
     assert set(plan["label"]) == {"spam"}
@@ -412,8 +465,15 @@ def test_plan_is_class_aware_and_capped(sms):
 
 
 def test_augment_end_to_end_lineage_and_report(sms, shouting):
-    cfg = _cfg(paraphrase={"enabled": True, "backend": shouting, "max_sources": 5, "candidates_per_source": 1,
-                           "options": {"style": "shout"}})
+    cfg = _cfg(
+        paraphrase={
+            "enabled": True,
+            "backend": shouting,
+            "max_sources": 5,
+            "candidates_per_source": 1,
+            "options": {"style": "shout"},
+        }
+    )
     result = augment(sms, cfg, LABELS, seed=7, embed=lexical_embed, label_check=spam_keyword_check)
     frame, report = result.frame, result.report
     assert set(report) == {"generated", "accepted", "rejected_by_reason", "per_method", "per_class", "timings"}
@@ -431,7 +491,7 @@ def test_augment_end_to_end_lineage_and_report(sms, shouting):
     assert frame["row_id"].is_unique
     assert frame["row_id"].str.match(r"^aug:(back_translation|paraphrase|eda):snap1:\d+:\d+$").all()
     source = sms.set_index("row_id").loc[frame["augmented_from"]]
-    assert (frame["label_probs"].tolist() == source["label_probs"].tolist())
+    assert frame["label_probs"].tolist() == source["label_probs"].tolist()
     assert (frame["snapshot_id"] == "snap1").all()
     shouted = frame[frame["aug_backend"] == shouting]
     assert (shouted["aug_model"] == "upper()").all()
@@ -451,8 +511,9 @@ def test_augment_end_to_end_lineage_and_report(sms, shouting):
 
 
 def test_synthetic_rows_never_enter_dev_or_test(sms, shouting):
-    cfg = _cfg(back_translation={"enabled": False}, eda={"enabled": False},
-               paraphrase={"enabled": True, "backend": shouting})
+    cfg = _cfg(
+        back_translation={"enabled": False}, eda={"enabled": False}, paraphrase={"enabled": True, "backend": shouting}
+    )
     synthetic = augment(sms, cfg, LABELS, seed=0, embed=lexical_embed).frame
     assert len(synthetic)
     assert_no_synthetic(sms, "gold_test")  # real rows pass

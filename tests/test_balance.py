@@ -1,8 +1,8 @@
 import pandas as pd
 import pytest
-from driftloop.tasks.balance import balance
 
 from driftloop.config import BalanceConfig
+from driftloop.tasks.balance import balance
 
 LABELS = ["ham", "spam", "promo"]
 
@@ -10,7 +10,13 @@ LABELS = ["ham", "spam", "promo"]
 @pytest.fixture
 def frame():
     labels = ["ham"] * 12 + ["spam"] * 4 + ["promo"] * 2
-    return pd.DataFrame({"row_id": [f"r{i}" for i in range(len(labels))], "text": [f"t{i}" for i in range(len(labels))], "label": labels})
+    return pd.DataFrame(
+        {
+            "row_id": [f"r{i}" for i in range(len(labels))],
+            "text": [f"t{i}" for i in range(len(labels))],
+            "label": labels,
+        }
+    )
 
 
 def test_undersample_caps_every_class(frame):

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 
-import driftloop.tasks.clean as clean_module
 import numpy as np
 import pandas as pd
 import pytest
-from driftloop.tasks.clean import DROP_RULES, clean, normalize_texts
 
+import driftloop.tasks.clean as clean_module
 from driftloop.config import CleanConfig, NearDupConfig
+from driftloop.tasks.clean import DROP_RULES, clean, normalize_texts
 
 WINNER = "WINNER!! As a valued network customer you have been selected to receive a £900 prize reward! Call 09061701461"
 WINNER_TYPO = WINNER.replace("valued", "valuad")
@@ -37,12 +37,16 @@ def one(text: str, **fields) -> str:
 
 # ---- text transforms -------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("raw", "expected"), [
-    ("ＦＲＥＥ entry ２ win", "FREE entry 2 win"),          # full-width letters and digits
-    ("ﬁnal oﬀer", "final offer"),                          # ligatures
-    ("Café", "Café"),                                      # decomposed accent is composed
-    ("½ price ™", "1⁄2 price TM"),
-])
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("ＦＲＥＥ entry ２ win", "FREE entry 2 win"),  # full-width letters and digits
+        ("ﬁnal oﬀer", "final offer"),  # ligatures
+        ("Café", "Café"),  # decomposed accent is composed
+        ("½ price ™", "1⁄2 price TM"),
+    ],
+)
 def test_nfkc_folds_compatibility_characters(raw, expected):
     assert one(raw) == expected
 
@@ -52,17 +56,20 @@ def test_unicode_form_is_configurable():
     assert one("Café", unicode_form="none") == "Café"
 
 
-@pytest.mark.parametrize(("raw", "expected"), [
-    ("<b>WIN</b> a prize", "WIN a prize"),
-    ("F<i>RE</i>E", "FREE"),                                           # inline tags leave no gap
-    ("line one<br/>line two<p class='x'>three</p>", "line one line two three"),
-    ('<a href="http://x.co">Click here</a> now', "Click here now"),
-    ("hi<!-- tracking --> there<script>var a = 1 < 2;</script>!", "hi there !"),
-    ("Tom &amp; Jerry &#39;now&#39; &#x263A; &pound;5 &nbsp;ok", "Tom & Jerry 'now' ☺ £5 ok"),
-    ("&lt;b&gt;not a tag&lt;/b&gt;", "<b>not a tag</b>"),                # escaped markup stays text
-    ("i <3 u, call me at <#> or <name>", "i <3 u, call me at <#> or <name>"),  # SMS shorthand survives
-    ("AT&T and R&B &amp", "AT&T and R&B &amp"),                         # no ';': not an entity
-])
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("<b>WIN</b> a prize", "WIN a prize"),
+        ("F<i>RE</i>E", "FREE"),  # inline tags leave no gap
+        ("line one<br/>line two<p class='x'>three</p>", "line one line two three"),
+        ('<a href="http://x.co">Click here</a> now', "Click here now"),
+        ("hi<!-- tracking --> there<script>var a = 1 < 2;</script>!", "hi there !"),
+        ("Tom &amp; Jerry &#39;now&#39; &#x263A; &pound;5 &nbsp;ok", "Tom & Jerry 'now' ☺ £5 ok"),
+        ("&lt;b&gt;not a tag&lt;/b&gt;", "<b>not a tag</b>"),  # escaped markup stays text
+        ("i <3 u, call me at <#> or <name>", "i <3 u, call me at <#> or <name>"),  # SMS shorthand survives
+        ("AT&T and R&B &amp", "AT&T and R&B &amp"),  # no ';': not an entity
+    ],
+)
 def test_html_tags_are_stripped_and_entities_decoded(raw, expected):
     assert one(raw) == expected
 
@@ -92,6 +99,7 @@ def test_normalize_texts_keeps_index_name_and_nulls():
 
 # ---- row filters -----------------------------------------------------------------------------------
 
+
 def test_empty_texts_are_dropped_including_nulls_and_markup_only():
     result = clean(frame_of([HAM[0], None, "", "   ", "<br>", "\u200b", np.nan]), CleanConfig())
     assert result.dropped["empty"] == 6
@@ -107,8 +115,15 @@ def test_length_filters_use_the_cleaned_length():
 
 
 def test_exact_duplicates_are_case_folded_and_the_first_survives():
-    texts = ["Call me LATER ok", HAM[0], "call me later ok", "  CALL ME   LATER OK ", "<i>Call</i> me later ok",
-             "Meet at the Straße", "meet at the STRASSE"]
+    texts = [
+        "Call me LATER ok",
+        HAM[0],
+        "call me later ok",
+        "  CALL ME   LATER OK ",
+        "<i>Call</i> me later ok",
+        "Meet at the Straße",
+        "meet at the STRASSE",
+    ]
     result = clean(frame_of(texts), CleanConfig(near_dup=NearDupConfig(enabled=False)))
     assert result.frame["text"].tolist() == ["Call me LATER ok", HAM[0], "Meet at the Straße"]
     assert result.frame["row_id"].tolist() == ["snap:0", "snap:1", "snap:5"]
@@ -140,7 +155,9 @@ def test_short_near_duplicates_follow_the_threshold():
 
 def test_near_dedup_can_be_turned_off():
     assert kept_texts([WINNER, WINNER_TYPO], CleanConfig(near_dup=NearDupConfig(enabled=False))) == [
-        WINNER, WINNER_TYPO]
+        WINNER,
+        WINNER_TYPO,
+    ]
 
 
 def test_near_dedup_handles_texts_shorter_than_a_shingle_and_non_ascii():
@@ -181,12 +198,19 @@ def test_reference_overlap_drops_pool_copies_of_gold_texts():
 def test_each_row_counts_under_the_first_rule_that_drops_it():
     cfg = CleanConfig(min_chars=5)
     result = clean(frame_of([HAM[1], "ok", "ok", HAM[1].upper()]), cfg, reference_texts=pd.Series([HAM[1]]))
-    assert result.dropped == {"empty": 0, "too_short": 2, "too_long": 0, "overlaps_reference": 2,
-                              "exact_duplicate": 0, "near_duplicate": 0}
+    assert result.dropped == {
+        "empty": 0,
+        "too_short": 2,
+        "too_long": 0,
+        "overlaps_reference": 2,
+        "exact_duplicate": 0,
+        "near_duplicate": 0,
+    }
     assert result.frame.empty
 
 
 # ---- report and contracts --------------------------------------------------------------------------
+
 
 def test_report_counts_add_up_and_are_json_able():
     texts = [WINNER, None, "k", HAM[0], HAM[0].lower(), WINNER_TYPO, *HAM[1:]]
@@ -196,15 +220,24 @@ def test_report_counts_add_up_and_are_json_able():
     assert report["dropped"] == result.dropped
     assert report["rows_in"] == len(texts)
     assert report["rows_out"] == len(result.frame) == len(texts) - sum(result.dropped.values())
-    assert result.dropped == {"empty": 1, "too_short": 1, "too_long": 0, "overlaps_reference": 0,
-                              "exact_duplicate": 1, "near_duplicate": 1}
+    assert result.dropped == {
+        "empty": 1,
+        "too_short": 1,
+        "too_long": 0,
+        "overlaps_reference": 0,
+        "exact_duplicate": 1,
+        "near_duplicate": 1,
+    }
     assert set(report["seconds"]) >= {"normalize", "near_dedup", "total"}
 
 
 def test_kept_rows_keep_their_index_columns_and_order():
     frame = pd.DataFrame(
-        {"label": ["spam", "ham", "ham", "ham"], "body": [WINNER, HAM[0], "<b>dup</b> me", "DUP me"],
-         "score": [0.9, 0.1, 0.2, 0.3]},
+        {
+            "label": ["spam", "ham", "ham", "ham"],
+            "body": [WINNER, HAM[0], "<b>dup</b> me", "DUP me"],
+            "score": [0.9, 0.1, 0.2, 0.3],
+        },
         index=pd.Index([40, 10, 30, 20], name="pos"),
     )
     result = clean(frame, CleanConfig(), text_column="body")

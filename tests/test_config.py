@@ -44,10 +44,13 @@ def test_invalid_value_fails_at_load_naming_the_field(override, field):
         load_config(DEMO, [override])
 
 
-@pytest.mark.parametrize("overrides, fields", [
-    (["clean.min_chars=50", "clean.max_chars=10"], "min_chars.*max_chars"),
-    (["drift.max_rows=20", "drift.min_current_rows=50"], "max_rows.*min_current_rows"),
-])
+@pytest.mark.parametrize(
+    "overrides, fields",
+    [
+        (["clean.min_chars=50", "clean.max_chars=10"], "min_chars.*max_chars"),
+        (["drift.max_rows=20", "drift.min_current_rows=50"], "max_rows.*min_current_rows"),
+    ],
+)
 def test_min_above_max_is_rejected_naming_both_fields(overrides, fields):
     with pytest.raises(ConfigError, match=fields):
         load_config(DEMO, overrides)

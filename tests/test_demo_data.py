@@ -1,8 +1,8 @@
 import pandas as pd
 import pytest
-from driftloop.tasks.demo_data import read_sms_corpus, split_demo
 
 from driftloop.config import DemoDataConfig
+from driftloop.tasks.demo_data import read_sms_corpus, split_demo
 
 
 @pytest.fixture(scope="module")

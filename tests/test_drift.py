@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
-from driftloop.flows.retrain import _majority_vote
-from driftloop.tasks.drift import binned_psi, detect_drift, psi
 
 from driftloop.config import DriftConfig
+from driftloop.flows.retrain import _majority_vote
+from driftloop.tasks.drift import binned_psi, detect_drift, psi
 
 
 def _inputs(rng, shift: float, spam_share: float, n: int = 200):
@@ -15,8 +15,15 @@ def _inputs(rng, shift: float, spam_share: float, n: int = 200):
 
 def _detect(ref, cur, **cfg):
     return detect_drift(
-        reference_embeddings=ref[0], current_embeddings=cur[0], reference_labels=ref[1], current_labels=cur[1],
-        reference_lengths=ref[2], current_lengths=cur[2], n_classes=2, cfg=DriftConfig(**cfg), seed=0,
+        reference_embeddings=ref[0],
+        current_embeddings=cur[0],
+        reference_labels=ref[1],
+        current_labels=cur[1],
+        reference_lengths=ref[2],
+        current_lengths=cur[2],
+        n_classes=2,
+        cfg=DriftConfig(**cfg),
+        seed=0,
     )
 
 

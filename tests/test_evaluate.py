@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from driftloop.tasks.evaluate import evaluate, expected_calibration_error
 
 from driftloop.config import EvaluateConfig
 from driftloop.errors import EvaluationInputError
+from driftloop.tasks.evaluate import evaluate, expected_calibration_error
 
 LABELS = ["ham", "spam"]
 
@@ -89,13 +89,16 @@ def test_plots_can_be_switched_off(example, tmp_path):
     assert result.plots == {} and list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("mutate, message", [
-    (lambda t, p: (t.drop(columns=["label"]), p), "label"),
-    (lambda t, p: (t, p[:-1]), "shape"),
-    (lambda t, p: (t.assign(label="eggs"), p), "outside data.labels"),
-    (lambda t, p: (t.assign(is_synthetic=True), p), "no gold rows"),
-    (lambda t, p: (t, np.full_like(p, np.nan)), "NaN"),
-])
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda t, p: (t.drop(columns=["label"]), p), "label"),
+        (lambda t, p: (t, p[:-1]), "shape"),
+        (lambda t, p: (t.assign(label="eggs"), p), "outside data.labels"),
+        (lambda t, p: (t.assign(is_synthetic=True), p), "no gold rows"),
+        (lambda t, p: (t, np.full_like(p, np.nan)), "NaN"),
+    ],
+)
 def test_bad_inputs_are_rejected(example, mutate, message):
     test, probs, _ = example
     bad_test, bad_probs = mutate(test, probs)

@@ -8,21 +8,27 @@ import shutil
 from pathlib import Path
 
 import pytest
-from driftloop.tasks.demo_data import read_sms_corpus, split_demo
 from prefect.testing.utilities import prefect_test_harness
 
 from driftloop.catalog import Catalog
 from driftloop.config import load_config
 from driftloop.errors import ValidationFailed
+from driftloop.tasks.demo_data import read_sms_corpus, split_demo
 
 pytestmark = pytest.mark.integration
 
 # Small, fast settings; the rest comes from configs/sms_spam.yaml.
 SMALL = [
-    "demo.gold_dev_size=200", "demo.gold_test_size=200", "demo.n_later_batches=1", "demo.later_batch_size=150",
-    "validation.min_rows=100", "validation.build_data_docs=true", "weak_label.label_model.n_epochs=100",
+    "demo.gold_dev_size=200",
+    "demo.gold_test_size=200",
+    "demo.n_later_batches=1",
+    "demo.later_batch_size=150",
+    "validation.min_rows=100",
+    "validation.build_data_docs=true",
+    "weak_label.label_model.n_epochs=100",
     # Real models, fast paths: EDA (+ Apertium where installed) augmentation, frozen-MiniLM fine-tuning.
-    "augment.paraphrase.enabled=false", f"augment.back_translation.enabled={shutil.which('apertium') is not None}",
+    "augment.paraphrase.enabled=false",
+    f"augment.back_translation.enabled={shutil.which('apertium') is not None}",
     "train.method=feature",
 ]
 
@@ -93,18 +99,36 @@ def test_pipeline_runs_and_writes_summary(harness, project):
     assert [v["version"] for v in registry["versions"]] == [summary["run_id"], again["run_id"]]
 
     # The champion serves predictions from the command line.
-    from driftloop.flows.cli import app
     from typer.testing import CliRunner
 
-    out = CliRunner().invoke(app, ["predict", "--config", str(project / "config.yaml"), "--json",
-                                   "WINNER!! Claim your prize, call 09061701461", "see you at lunch"])
+    from driftloop.flows.cli import app
+
+    out = CliRunner().invoke(
+        app,
+        [
+            "predict",
+            "--config",
+            str(project / "config.yaml"),
+            "--json",
+            "WINNER!! Claim your prize, call 09061701461",
+            "see you at lunch",
+        ],
+    )
     assert out.exit_code == 0, out.output
     records = [json.loads(line) for line in out.stdout.splitlines()]
     assert [r["label"] for r in records] == ["spam", "ham"]
     assert records[0]["model_version"] == registry["champion"]
     # Serving applies the training-time cleaning: markup and odd spacing change nothing.
-    marked = CliRunner().invoke(app, ["predict", "--config", str(project / "config.yaml"), "--json",
-                                      "<b>WINNER!!</b>  Claim your prize,\tcall 09061701461"])
+    marked = CliRunner().invoke(
+        app,
+        [
+            "predict",
+            "--config",
+            str(project / "config.yaml"),
+            "--json",
+            "<b>WINNER!!</b>  Claim your prize,\tcall 09061701461",
+        ],
+    )
     assert json.loads(marked.stdout)["probs"] == records[0]["probs"]
     # A broken registry is a clear error, not a traceback.
     (project / "models" / "registry.json").write_text("{not json")

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from driftloop.flows.ingestion import ingest_paths, load_role
 
 from driftloop.catalog import Catalog
 from driftloop.config import load_config
+from driftloop.flows.ingestion import ingest_paths, load_role
 
 
 @pytest.fixture
@@ -30,12 +30,15 @@ def _ingest_one(env, name: str, content: bytes | str, role=None):
 GOOD_CSV = "text,label\nCall 09061701461 to claim your prize,spam\nsee you at home later,ham\nok lol,ham\n"
 
 
-@pytest.mark.parametrize("name, writer", [
-    ("a.csv", lambda df, p: df.to_csv(p, index=False)),
-    ("a.tsv", lambda df, p: df.to_csv(p, sep="\t", index=False)),
-    ("a.jsonl", lambda df, p: df.to_json(p, orient="records", lines=True)),
-    ("a.parquet", lambda df, p: df.to_parquet(p, index=False)),
-])
+@pytest.mark.parametrize(
+    "name, writer",
+    [
+        ("a.csv", lambda df, p: df.to_csv(p, index=False)),
+        ("a.tsv", lambda df, p: df.to_csv(p, sep="\t", index=False)),
+        ("a.jsonl", lambda df, p: df.to_json(p, orient="records", lines=True)),
+        ("a.parquet", lambda df, p: df.to_parquet(p, index=False)),
+    ],
+)
 def test_each_format_becomes_a_snapshot(env, name, writer):
     cfg, catalog, incoming = env
     df = pd.DataFrame({"text": ["hello there", "FREE entry, txt WIN to 80086"], "label": ["ham", "spam"]})
@@ -58,23 +61,26 @@ def test_same_content_twice_is_a_noop_and_snapshot_is_read_only(env):
     assert not os.stat(path).st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)
 
 
-@pytest.mark.parametrize("name, content, role, message", [
-    ("bad.csv", 'text,label\n"unclosed quote,ham\nok,ham\n', None, "malformed CSV"),
-    ("bad2.csv", "text,label\na,ham,extra\nb,ham\n", None, "malformed CSV"),
-    ("latin1.csv", "text,label\ncaf\xe9,ham\n".encode("latin-1"), None, "not valid utf-8"),
-    ("nocol.csv", "message,label\nhello,ham\n", None, "no text column 'text'"),
-    ("empty.csv", "", None, "empty"),
-    ("header_only.csv", "text,label\n", None, "no rows"),
-    ("image.csv", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00", None, "not valid utf-8"),
-    ("nul.csv", "text\x00label\n", None, "NUL"),
-    ("table.parquet", "this is not parquet", None, "not a readable Parquet"),
-    ("notes.json", "{}", None, "unsupported file type"),
-    ("bad.jsonl", '{"text": "a"}\nnot json\n', None, "not valid JSON Lines"),
-    ("x_gold_dev.csv", "text,label\na,ham\nb,ham\n", None, "single class"),
-    ("x_gold_test.csv", "text\nhello\n", None, "needs a label column"),
-    ("unknown_label.csv", "text,label\na,ham\nb,eggs\n", "gold_dev", "not in the configured label set"),
-    ("pool_bad_label.csv", "text,label\na,ham\nb,eggs\n", None, "not in the configured label set"),
-])
+@pytest.mark.parametrize(
+    "name, content, role, message",
+    [
+        ("bad.csv", 'text,label\n"unclosed quote,ham\nok,ham\n', None, "malformed CSV"),
+        ("bad2.csv", "text,label\na,ham,extra\nb,ham\n", None, "malformed CSV"),
+        ("latin1.csv", "text,label\ncaf\xe9,ham\n".encode("latin-1"), None, "not valid utf-8"),
+        ("nocol.csv", "message,label\nhello,ham\n", None, "no text column 'text'"),
+        ("empty.csv", "", None, "empty"),
+        ("header_only.csv", "text,label\n", None, "no rows"),
+        ("image.csv", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00", None, "not valid utf-8"),
+        ("nul.csv", "text\x00label\n", None, "NUL"),
+        ("table.parquet", "this is not parquet", None, "not a readable Parquet"),
+        ("notes.json", "{}", None, "unsupported file type"),
+        ("bad.jsonl", '{"text": "a"}\nnot json\n', None, "not valid JSON Lines"),
+        ("x_gold_dev.csv", "text,label\na,ham\nb,ham\n", None, "single class"),
+        ("x_gold_test.csv", "text\nhello\n", None, "needs a label column"),
+        ("unknown_label.csv", "text,label\na,ham\nb,eggs\n", "gold_dev", "not in the configured label set"),
+        ("pool_bad_label.csv", "text,label\na,ham\nb,eggs\n", None, "not in the configured label set"),
+    ],
+)
 def test_bad_input_is_quarantined_with_a_clear_reason(env, name, content, role, message):
     cfg, catalog, incoming = env
     o = _ingest_one(env, name, content, role)

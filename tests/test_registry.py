@@ -7,16 +7,19 @@ import multiprocessing as mp
 import os
 
 import pytest
-from driftloop.tasks.registry import Registry, decide, promotion_metrics
 
 from driftloop.config import PromotionConfig
 from driftloop.errors import NoChampionError, RegistryError
+from driftloop.tasks.registry import Registry, decide, promotion_metrics
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
 def _metrics(macro: float, ham: float | None = None, spam: float | None = None) -> dict:
-    return {"macro_f1": macro, "per_class_f1": {"ham": macro if ham is None else ham, "spam": macro if spam is None else spam}}
+    return {
+        "macro_f1": macro,
+        "per_class_f1": {"ham": macro if ham is None else ham, "spam": macro if spam is None else spam},
+    }
 
 
 def test_first_model_is_promoted_when_it_clears_the_floor(tmp_path):
@@ -34,11 +37,14 @@ def test_first_model_below_the_floor_stays_a_challenger(tmp_path):
     assert registry.champion() is None and registry.get("v1").status == "challenger"
 
 
-@pytest.mark.parametrize("challenger, promoted, why", [
-    (_metrics(0.91), False, "margin"),           # better, but not by the margin
-    (_metrics(0.92), True, "margin"),            # exactly champion + margin
-    (_metrics(0.95), True, "margin"),
-])
+@pytest.mark.parametrize(
+    "challenger, promoted, why",
+    [
+        (_metrics(0.91), False, "margin"),  # better, but not by the margin
+        (_metrics(0.92), True, "margin"),  # exactly champion + margin
+        (_metrics(0.95), True, "margin"),
+    ],
+)
 def test_margin_rule(challenger, promoted, why):
     ok, reason = decide(challenger, _metrics(0.90), PromotionConfig(margin=0.02, per_class_tolerance=1.0), "v1")
     assert ok is promoted and why in reason and "v1" in reason
@@ -57,8 +63,9 @@ def test_per_class_regression_rule(spam_f1, promoted):
 def test_promotion_archives_the_old_champion_and_keeps_history(tmp_path):
     registry = Registry(tmp_path)
     cfg = PromotionConfig(margin=0.01)
-    registry.register_and_promote("v1", tmp_path / "v1", _metrics(0.90), cfg, data_snapshots={"train": ["s1"]},
-                                  config_hash="abc")
+    registry.register_and_promote(
+        "v1", tmp_path / "v1", _metrics(0.90), cfg, data_snapshots={"train": ["s1"]}, config_hash="abc"
+    )
     lost = registry.register_and_promote("v2", tmp_path / "v2", _metrics(0.905), cfg)
     won = registry.register_and_promote("v3", tmp_path / "v3", _metrics(0.93), cfg)
     assert not lost.promoted and lost.champion_after == "v1"
@@ -72,8 +79,9 @@ def test_promotion_archives_the_old_champion_and_keeps_history(tmp_path):
         registry.register("v2", tmp_path / "v2", _metrics(0.5))
     with pytest.raises(RegistryError, match="not registered"):
         registry.promote("v9", cfg)
-    other_test = registry.register_and_promote("v4", tmp_path / "v4", _metrics(0.99), cfg,
-                                               data_snapshots={"test": ["t2"]})
+    other_test = registry.register_and_promote(
+        "v4", tmp_path / "v4", _metrics(0.99), cfg, data_snapshots={"test": ["t2"]}
+    )
     assert other_test.promoted and "note" not in other_test.reason  # v3 has no test snapshot recorded
     fifth = registry.register_and_promote("v5", tmp_path / "v5", _metrics(1.0), cfg, data_snapshots={"test": ["t3"]})
     assert fifth.promoted and "scored on test snapshots ['t2']" in fifth.reason
@@ -82,11 +90,23 @@ def test_promotion_archives_the_old_champion_and_keeps_history(tmp_path):
 
 
 def test_metrics_from_an_evaluation():
-    evaluation = {"macro_f1": 0.9, "accuracy": 0.95, "ece": 0.02, "label_model_accuracy": 0.8,
-                  "per_class": {"ham": {"f1": 0.97, "precision": 1, "recall": 1, "support": 3},
-                                "spam": {"f1": 0.83, "precision": 1, "recall": 1, "support": 1}}}
-    assert promotion_metrics(evaluation) == {"macro_f1": 0.9, "accuracy": 0.95, "ece": 0.02, "label_model_accuracy": 0.8,
-                                             "per_class_f1": {"ham": 0.97, "spam": 0.83}}
+    evaluation = {
+        "macro_f1": 0.9,
+        "accuracy": 0.95,
+        "ece": 0.02,
+        "label_model_accuracy": 0.8,
+        "per_class": {
+            "ham": {"f1": 0.97, "precision": 1, "recall": 1, "support": 3},
+            "spam": {"f1": 0.83, "precision": 1, "recall": 1, "support": 1},
+        },
+    }
+    assert promotion_metrics(evaluation) == {
+        "macro_f1": 0.9,
+        "accuracy": 0.95,
+        "ece": 0.02,
+        "label_model_accuracy": 0.8,
+        "per_class_f1": {"ham": 0.97, "spam": 0.83},
+    }
 
 
 def test_broken_registry_file_is_reported(tmp_path):
@@ -101,8 +121,12 @@ def _promote_many(models_dir: str, worker: int, n: int, start=None) -> None:
         start.wait(timeout=60)  # both workers begin together, so their transactions overlap
     for i in range(n):
         # Rising scores from both workers, so promotions really race each other.
-        registry.register_and_promote(f"w{worker}-v{i:02d}", f"{models_dir}/w{worker}-v{i:02d}",
-                                      _metrics(0.5 + 0.02 * i + 0.001 * worker), PromotionConfig())
+        registry.register_and_promote(
+            f"w{worker}-v{i:02d}",
+            f"{models_dir}/w{worker}-v{i:02d}",
+            _metrics(0.5 + 0.02 * i + 0.001 * worker),
+            PromotionConfig(),
+        )
 
 
 def test_concurrent_promotions_lose_nothing(tmp_path):
@@ -126,18 +150,22 @@ def test_concurrent_promotions_lose_nothing(tmp_path):
 
 
 def test_predict_with_the_champion(tmp_path):
+    from driftloop.config import TrainConfig
     from driftloop.tasks.predict import predict_with_champion
     from driftloop.tasks.train import save_model, train
-
-    from driftloop.config import TrainConfig
     from tests.tiny_models import sms_like_frame, tiny_bert_dir
 
     models_dir = tmp_path / "models"
     with pytest.raises(NoChampionError, match="no champion"):
         predict_with_champion(["hi"], models_dir)
     base = tiny_bert_dir(tmp_path / "base")
-    result = train(sms_like_frame(48, 0), sms_like_frame(16, 1), ["ham", "spam"],
-                   TrainConfig(model=str(base), method="feature", precision="fp32"), seed=0)
+    result = train(
+        sms_like_frame(48, 0),
+        sms_like_frame(16, 1),
+        ["ham", "spam"],
+        TrainConfig(model=str(base), method="feature", precision="fp32"),
+        seed=0,
+    )
     folder = save_model(result, models_dir / "v1")
     Registry(models_dir).register_and_promote("v1", folder, _metrics(result.best_dev_macro_f1))
     texts = ["WIN a FREE prize now call 5 to claim", "see you at lunch at 1 ok", "are we still meeting"]

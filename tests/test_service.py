@@ -12,15 +12,22 @@ import time
 import urllib.request
 
 import pytest
+
 from driftloop.tasks.demo_data import read_sms_corpus, split_demo
 
 pytestmark = pytest.mark.integration
 
 SMALL = [
-    "demo.gold_dev_size=200", "demo.gold_test_size=200", "demo.n_later_batches=1", "demo.later_batch_size=150",
-    "validation.min_rows=100", "validation.build_data_docs=false", "drift.watch_interval_s=5",
+    "demo.gold_dev_size=200",
+    "demo.gold_test_size=200",
+    "demo.n_later_batches=1",
+    "demo.later_batch_size=150",
+    "validation.min_rows=100",
+    "validation.build_data_docs=false",
+    "drift.watch_interval_s=5",
     # The service mechanics are under test here; the model stages have their own flow test.
-    "augment.enabled=false", "train.enabled=false",
+    "augment.enabled=false",
+    "train.enabled=false",
 ]
 
 
@@ -31,8 +38,12 @@ def _free_port() -> int:
 
 
 def _get(url: str, body: dict | None = None):
-    req = urllib.request.Request(url, data=json.dumps(body).encode() if body is not None else None,
-                                 headers={"Content-Type": "application/json"}, method="POST" if body is not None else "GET")
+    req = urllib.request.Request(
+        url,
+        data=json.dumps(body).encode() if body is not None else None,
+        headers={"Content-Type": "application/json"},
+        method="POST" if body is not None else "GET",
+    )
     with urllib.request.urlopen(req, timeout=10) as resp:
         return json.loads(resp.read() or b"null")
 
@@ -56,11 +67,20 @@ def _wait(predicate, timeout: float, what: str, procs=()):
 @pytest.fixture
 def server(tmp_path):
     port = _free_port()
-    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect-home"),
-           "PREFECT_API_URL": f"http://127.0.0.1:{port}/api", "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    env = {
+        **os.environ,
+        "PREFECT_HOME": str(tmp_path / "prefect-home"),
+        "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    }
     log = open(tmp_path / "server.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-                            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         _wait(lambda: _get(f"{env['PREFECT_API_URL']}/health") is True, 120, "the Prefect server", [proc])
         yield env
@@ -72,10 +92,15 @@ def server(tmp_path):
 
 def test_dropped_file_triggers_a_retrain(server, project):
     cfg_path = project / "config.yaml"
-    parts = split_demo(read_sms_corpus().sample(2000, random_state=0),
-                       __import__("driftloop.config", fromlist=["load_config"]).load_config(cfg_path, SMALL).demo, seed=42)
+    parts = split_demo(
+        read_sms_corpus().sample(2000, random_state=0),
+        __import__("driftloop.config", fromlist=["load_config"]).load_config(cfg_path, SMALL).demo,
+        seed=42,
+    )
     incoming = project / "data" / "incoming"
-    cli = [sys.executable, "-m", "driftloop.flows.cli", "serve", "--config", str(cfg_path)] + [a for s in SMALL for a in ("--set", s)]
+    cli = [sys.executable, "-m", "driftloop.flows.cli", "serve", "--config", str(cfg_path)] + [
+        a for s in SMALL for a in ("--set", s)
+    ]
     log = open(project / "serve.log", "w")
     proc = subprocess.Popen(cli, env=server, cwd=project, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
@@ -86,7 +111,10 @@ def test_dropped_file_triggers_a_retrain(server, project):
             parts[name].to_csv(incoming / f"sms_{name}.csv", index=False)
 
         def finished_retrain():
-            runs = _get(f"{api}/flow_runs/filter", {"flow_runs": {"state": {"type": {"any_": ["COMPLETED", "FAILED", "CRASHED"]}}}})
+            runs = _get(
+                f"{api}/flow_runs/filter",
+                {"flow_runs": {"state": {"type": {"any_": ["COMPLETED", "FAILED", "CRASHED"]}}}},
+            )
             deployments = {d["id"]: d["name"] for d in _get(f"{api}/deployments/filter", {})}
             return [r for r in runs if deployments.get(r["deployment_id"]) == "retrain-on-new-data"]
 

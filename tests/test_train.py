@@ -12,6 +12,9 @@ import torch
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from driftloop.atomic import file_lock  # noqa: E402
+from driftloop.config import TrainConfig, from_dict  # noqa: E402
+from driftloop.errors import ConfigError, TrainingBusyError, TrainingDivergedError, TrainInputError  # noqa: E402
 from driftloop.tasks.registry import Registry  # noqa: E402
 from driftloop.tasks.train import (  # noqa: E402
     TrainingInterrupted,
@@ -23,10 +26,6 @@ from driftloop.tasks.train import (  # noqa: E402
     save_model,
     train,
 )
-
-from driftloop.atomic import file_lock  # noqa: E402
-from driftloop.config import TrainConfig, from_dict  # noqa: E402
-from driftloop.errors import ConfigError, TrainingBusyError, TrainingDivergedError, TrainInputError  # noqa: E402
 from tests.tiny_models import sms_like_frame, tiny_bert_dir, tiny_causal_lm_dir  # noqa: E402
 
 LABELS = ["ham", "spam"]
@@ -44,8 +43,18 @@ def frames() -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def _cfg(model: str, **overrides) -> TrainConfig:
-    base = dict(model=model, method="lora", batch_size=16, eval_batch_size=32, learning_rate=2e-2, lora_dropout=0.0,
-                evals_per_epoch=1, early_stopping_patience=None, log_steps=1000, precision="fp32")  # fp32: same numbers on every CPU
+    base = dict(
+        model=model,
+        method="lora",
+        batch_size=16,
+        eval_batch_size=32,
+        learning_rate=2e-2,
+        lora_dropout=0.0,
+        evals_per_epoch=1,
+        early_stopping_patience=None,
+        log_steps=1000,
+        precision="fp32",
+    )  # fp32: same numbers on every CPU
     return TrainConfig(**{**base, **overrides})
 
 
@@ -57,8 +66,16 @@ def test_lora_training_lowers_the_loss(tiny_bert, frames):
     assert np.mean(losses[-2:]) < 0.8 * losses[0]
     assert result.method == "lora" and 0 < result.trainable_params < result.total_params
     summary = result.summary()
-    for key in ("model", "method", "trainable_params", "total_params", "epochs", "train_samples_per_s",
-                "peak_rss_mb", "best_dev_macro_f1"):
+    for key in (
+        "model",
+        "method",
+        "trainable_params",
+        "total_params",
+        "epochs",
+        "train_samples_per_s",
+        "peak_rss_mb",
+        "best_dev_macro_f1",
+    ):
         assert key in summary
     assert summary["epochs"] == 6.0 and summary["best_dev_macro_f1"] == max(h["dev_macro_f1"] for h in result.history)
 
@@ -70,16 +87,24 @@ def test_accumulation_counts_optimizer_steps_and_evals_follow_them(tiny_bert, fr
     assert result.steps == 8 and [h["step"] for h in result.history] == [2, 4, 6, 8]
 
 
-@pytest.mark.parametrize("method, extra", [
-    ("lora", {"merge": True, "gradient_checkpointing": True}),
-    ("ia3", {}), ("prefix_tuning", {}), ("p_tuning", {}), ("full", {}), ("feature", {}),
-])
+@pytest.mark.parametrize(
+    "method, extra",
+    [
+        ("lora", {"merge": True, "gradient_checkpointing": True}),
+        ("ia3", {}),
+        ("prefix_tuning", {}),
+        ("p_tuning", {}),
+        ("full", {}),
+        ("feature", {}),
+    ],
+)
 def test_saved_model_reloads_with_identical_predictions(tiny_bert, frames, tmp_path, method, extra):
     train_df, dev_df = frames
     merge = extra.get("merge", False)
     result = train(train_df, dev_df, LABELS, _cfg(tiny_bert, method=method, max_steps=2, **extra), seed=0)
-    folder = save_model(result, tmp_path / "models" / "v1", evaluation=None,
-                        data_snapshots={"train": ["snapA"], "test": ["snapT"]})
+    folder = save_model(
+        result, tmp_path / "models" / "v1", evaluation=None, data_snapshots={"train": ["snapA"], "test": ["snapT"]}
+    )
     names = {p.name for p in folder.iterdir()}
     assert {"label_map.json", "training_config.json", "metrics.json", "README.md", "tokenizer.json"} <= names
     if method not in ("full", "feature"):
@@ -115,8 +140,9 @@ def test_resume_after_kill_matches_uninterrupted_run(tiny_bert, frames, tmp_path
     assert resumed.resumed_from_step == 4
     assert resumed.steps == full.steps == 12
     assert [h["step"] for h in resumed.history] == [h["step"] for h in full.history]
-    np.testing.assert_allclose([h["train_loss"] for h in resumed.history], [h["train_loss"] for h in full.history],
-                               atol=1e-4)
+    np.testing.assert_allclose(
+        [h["train_loss"] for h in resumed.history], [h["train_loss"] for h in full.history], atol=1e-4
+    )
     assert resumed.best_dev_macro_f1 == pytest.approx(full.best_dev_macro_f1, abs=1e-6)
     texts = dev_df["text"].tolist()
     np.testing.assert_allclose(resumed.classifier.predict_proba(texts), full.classifier.predict_proba(texts), atol=1e-4)
@@ -140,8 +166,14 @@ def test_nan_loss_stops_the_run_and_registers_nothing(tiny_bert, frames, tmp_pat
     registry = Registry(models_dir)
 
     def pipeline() -> None:  # what the flow does: train, save, register; a failure anywhere stops it
-        result = train(train_df, dev_df, LABELS, _cfg(tiny_bert, learning_rate=1e30, epochs=2), seed=0,
-                       checkpoint_dir=tmp_path / "ckpt")
+        result = train(
+            train_df,
+            dev_df,
+            LABELS,
+            _cfg(tiny_bert, learning_rate=1e30, epochs=2),
+            seed=0,
+            checkpoint_dir=tmp_path / "ckpt",
+        )
         folder = save_model(result, models_dir / "v1")
         registry.register_and_promote("v1", folder, {"macro_f1": 1.0, "per_class_f1": {}})
 
@@ -169,13 +201,16 @@ def test_qlora_fallback_is_recorded_in_the_result(tiny_bert, frames):
     assert "fell back" in result.summary()["fallback_reason"]
 
 
-@pytest.mark.parametrize("section, message", [
-    ({"method": "full", "merge": True}, "train.merge"),
-    ({"method": "prompt_tuning", "target_modules": ["query"]}, "train.target_modules"),
-    ({"method": "feature", "modules_to_save": ["pooler"]}, "train.modules_to_save"),
-    ({"method": "adapterx"}, "train.method"),
-    ({"lora_r": 0}, "train.lora_r"),
-])
+@pytest.mark.parametrize(
+    "section, message",
+    [
+        ({"method": "full", "merge": True}, "train.merge"),
+        ({"method": "prompt_tuning", "target_modules": ["query"]}, "train.target_modules"),
+        ({"method": "feature", "modules_to_save": ["pooler"]}, "train.modules_to_save"),
+        ({"method": "adapterx"}, "train.method"),
+        ({"lora_r": 0}, "train.lora_r"),
+    ],
+)
 def test_invalid_train_config_names_the_field(section, message):
     with pytest.raises(ConfigError, match=message.replace(".", r"\.")):
         from_dict({"data": {"labels": LABELS}, "weak_label": {"lf_module": "lfs"}, "train": section})
@@ -222,8 +257,9 @@ def test_bad_training_rows_are_rejected(tiny_bert, frames):
 
 
 def test_targets_follow_label_mode_and_class_weights():
-    frame = pd.DataFrame({"text": ["a", "b", "c"], "label": ["ham", "spam", "spam"],
-                          "label_probs": [[0.8, 0.2], [0.3, 0.7], None]})
+    frame = pd.DataFrame(
+        {"text": ["a", "b", "c"], "label": ["ham", "spam", "spam"], "label_probs": [[0.8, 0.2], [0.3, 0.7], None]}
+    )
     soft, w = build_targets(frame, LABELS, TrainConfig(label_mode="soft"), {"ham": 1.0, "spam": 3.0})
     np.testing.assert_allclose(soft, [[0.8, 0.2], [0.3, 0.7], [0.0, 1.0]])  # missing probs: one-hot gold label
     np.testing.assert_allclose(w, [0.8 + 0.6, 0.3 + 2.1, 3.0])

@@ -9,6 +9,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+
+from driftloop.config import from_dict
+from driftloop.errors import InputError, ValidationFailed
 from driftloop.tasks.validate import (
     CLASS_IMBALANCE_COLUMN,
     DISTINCT_ROW_TEXT_COLUMN,
@@ -18,9 +21,6 @@ from driftloop.tasks.validate import (
     suite_parameters,
     validate,
 )
-
-from driftloop.config import from_dict
-from driftloop.errors import InputError, ValidationFailed
 
 REPO = Path(__file__).resolve().parents[1]
 LABELS = ["ham", "spam", "promo"]
@@ -207,7 +207,10 @@ def _confidence_as_text(frame):
 # case: (how to spoil the good frame, failing expectation, its column, text the message must show)
 BAD_TRAINING_SETS = {
     "too_few_rows": (
-        lambda f: f.head(12).pipe(_three_classes), "expect_table_row_count_to_be_between", None, "observed 12"
+        lambda f: f.head(12).pipe(_three_classes),
+        "expect_table_row_count_to_be_between",
+        None,
+        "observed 12",
     ),
     "unknown_label": (_set("label", 3, "eggs"), "expect_column_values_to_be_in_set", "label", "'eggs'"),
     "null_text": (_set("text", 4, None), "expect_column_values_to_not_be_null", "text", "1 of 36"),
@@ -220,13 +223,22 @@ BAD_TRAINING_SETS = {
     ),
     "imbalance": (_imbalanced, "expect_column_max_to_be_between", CLASS_IMBALANCE_COLUMN, "observed 23"),
     "low_confidence": (
-        _set("label_confidence", 7, 0.2), "expect_column_values_to_be_between", "label_confidence", "0.2"
+        _set("label_confidence", 7, 0.2),
+        "expect_column_values_to_be_between",
+        "label_confidence",
+        "0.2",
     ),
     "class_absent": (
-        lambda f: f.query("label != 'promo'"), "expect_column_distinct_values_to_contain_set", "label", "['promo']"
+        lambda f: f.query("label != 'promo'"),
+        "expect_column_distinct_values_to_contain_set",
+        "label",
+        "['promo']",
     ),
     "confidence_not_float": (
-        _confidence_as_text, "expect_column_values_to_be_of_type", "label_confidence", "observed str"
+        _confidence_as_text,
+        "expect_column_values_to_be_of_type",
+        "label_confidence",
+        "observed str",
     ),
 }
 

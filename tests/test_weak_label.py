@@ -13,13 +13,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from driftloop.tasks.demo_data import read_sms_corpus, split_demo
-from driftloop.tasks.lf import apply_lfs, column_lf, count_lf, keyword_lf, length_lf, load_lfs, regex_lf
-from driftloop.tasks.weak_label import weak_label
 from snorkel.labeling import PandasLFApplier, labeling_function
 
 from driftloop.config import DemoDataConfig, WeakLabelConfig
 from driftloop.errors import LFModuleError
+from driftloop.tasks.demo_data import read_sms_corpus, split_demo
+from driftloop.tasks.lf import apply_lfs, column_lf, count_lf, keyword_lf, length_lf, load_lfs, regex_lf
+from driftloop.tasks.weak_label import weak_label
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_LFS = "configs/lfs/sms_spam.py"
@@ -65,7 +65,12 @@ def _toy_lfs(labels: list[str] = BINARY) -> list:
 
 
 def _toy_frames() -> tuple[pd.DataFrame, pd.DataFrame]:
-    spam = ["win a prize now, text WIN to 85233", "claim your prize, reply 80082", "you win! call 87121", "prize draw 12345"]
+    spam = [
+        "win a prize now, text WIN to 85233",
+        "claim your prize, reply 80082",
+        "you win! call 87121",
+        "prize draw 12345",
+    ]
     ham = ["lol see you at home", "sorry, ok I will be home", "ok lol", "going home now, sorry", "ok fine"]
     neither = ["the weather is grey today", "meeting moved to thursday"]
     pool = pd.DataFrame({"text": spam * 5 + ham * 5 + neither, "row_id": [f"s:{i}" for i in range(47)]})
@@ -86,8 +91,17 @@ def test_demo_lfs_match_their_snorkel_equivalents_on_real_sms(sms: pd.DataFrame,
 
 
 EDGE_TEXTS = [
-    "", "WIN!!", "Ünïcödé WIN ок", "i'm home\n", "call 09061701851 now", "£100 cash prize", "x" * 300, "win-win", "twin",
-    "ΟΔΟΣ İSTANBUL Win", "ǅemal wins",
+    "",
+    "WIN!!",
+    "Ünïcödé WIN ок",
+    "i'm home\n",
+    "call 09061701851 now",
+    "£100 cash prize",
+    "x" * 300,
+    "win-win",
+    "twin",
+    "ΟΔΟΣ İSTANBUL Win",
+    "ǅemal wins",
 ]
 
 
@@ -112,12 +126,20 @@ EDGE_TEXTS = [
 def test_each_builder_matches_its_snorkel_lf(lf) -> None:
     lf = lf.resolve(BINARY)
     rows = pd.DataFrame({"text": EDGE_TEXTS})
-    np.testing.assert_array_equal(apply_lfs(rows, [lf]), PandasLFApplier([lf.to_snorkel()]).apply(rows, progress_bar=False))
+    np.testing.assert_array_equal(
+        apply_lfs(rows, [lf]), PandasLFApplier([lf.to_snorkel()]).apply(rows, progress_bar=False)
+    )
 
 
 def test_keyword_lf_whole_words_and_case() -> None:
     rows = pd.DataFrame({"text": ["WIN now", "twin beds", "win-win", "Win"]})
-    got = apply_lfs(rows, [keyword_lf("a", ["win"], "spam").resolve(BINARY), keyword_lf("b", ["WIN"], "spam", case_sensitive=True).resolve(BINARY)])
+    got = apply_lfs(
+        rows,
+        [
+            keyword_lf("a", ["win"], "spam").resolve(BINARY),
+            keyword_lf("b", ["WIN"], "spam", case_sensitive=True).resolve(BINARY),
+        ],
+    )
     assert got.tolist() == [[1, 1], [-1, -1], [1, -1], [1, -1]]
 
 
@@ -205,9 +227,15 @@ def test_load_lfs_from_relative_path_and_dotted_module(tmp_path: Path, monkeypat
         ("X = 1", "defines no LFS"),
         ("LFS = []", "non-empty list"),
         ("from driftloop.tasks.lf import keyword_lf\nLFS = [keyword_lf('kw', ['x'], 'eggs')]", "unknown label 'eggs'"),
-        ("from driftloop.tasks.lf import keyword_lf\nLABELS = ['spam', 'ham']\nLFS = [keyword_lf('kw', ['x'], 'spam')]", "LABELS"),
+        (
+            "from driftloop.tasks.lf import keyword_lf\nLABELS = ['spam', 'ham']\nLFS = [keyword_lf('kw', ['x'], 'spam')]",
+            "LABELS",
+        ),
         ("LFS = [lambda x: 1]", "LFS\\[0\\] is a function"),
-        ("from driftloop.tasks.lf import keyword_lf\nLFS = [keyword_lf('kw', ['x'], 'ham'), keyword_lf('kw', ['y'], 'ham')]", "unique"),
+        (
+            "from driftloop.tasks.lf import keyword_lf\nLFS = [keyword_lf('kw', ['x'], 'ham'), keyword_lf('kw', ['y'], 'ham')]",
+            "unique",
+        ),
         ("raise RuntimeError('boom')", "failed to import: RuntimeError: boom"),
     ],
 )
@@ -267,7 +295,9 @@ def test_predict_proba_marks_all_abstain_rows_nan() -> None:
 
 def test_min_confidence_drops_are_counted_apart_from_abstains() -> None:
     pool, dev = _toy_frames()
-    pool = pd.concat([pool, pd.DataFrame({"text": ["lol you win", "ok prize"], "row_id": ["c:0", "c:1"]})], ignore_index=True)
+    pool = pd.concat(
+        [pool, pd.DataFrame({"text": ["lol you win", "ok prize"], "row_id": ["c:0", "c:1"]})], ignore_index=True
+    )
     result = weak_label(pool, dev, _toy_lfs(), _cfg(min_confidence=0.99), BINARY, seed=0)
     assert result.metrics["abstained_rows"] == 2
     assert result.metrics["dropped_low_confidence"] >= 2
@@ -292,7 +322,9 @@ def test_three_classes() -> None:
         "tech": ["new chip speeds up software", "app release delayed", "software release notes for the chip"],
     }
     pool = pd.DataFrame({"text": [t for ts in texts.values() for t in ts] * 6 + ["completely unrelated"]})
-    dev = pd.DataFrame({"text": [t for ts in texts.values() for t in ts], "label": [c for c in labels for _ in range(3)]})
+    dev = pd.DataFrame(
+        {"text": [t for ts in texts.values() for t in ts], "label": [c for c in labels for _ in range(3)]}
+    )
     result = weak_label(pool, dev, lfs, _cfg(), labels, seed=1)
     assert result.metrics["abstained_rows"] == 1
     assert result.metrics["label_distribution"] == {"sports": 18, "politics": 18, "tech": 18}

@@ -27,15 +27,19 @@ def sms_like_frame(n: int = 64, seed: int = 0, spam_share: float = 0.5) -> pd.Da
     is_spam = rng.random(n) < spam_share
     templates = np.where(is_spam, rng.integers(0, len(SPAM_TEMPLATES), n), rng.integers(0, len(HAM_TEMPLATES), n))
     numbers = rng.integers(1, 99, n)
-    texts = [(SPAM_TEMPLATES if s else HAM_TEMPLATES)[t].format(n=num) for s, t, num in zip(is_spam, templates, numbers)]
+    texts = [
+        (SPAM_TEMPLATES if s else HAM_TEMPLATES)[t].format(n=num) for s, t, num in zip(is_spam, templates, numbers)
+    ]
     conf = rng.uniform(0.7, 1.0, n)
     p_spam = np.where(is_spam, conf, 1 - conf)
-    return pd.DataFrame({
-        "text": texts,
-        "label": np.where(is_spam, "spam", "ham"),
-        "label_confidence": conf,
-        "label_probs": [[1 - p, p] for p in p_spam],
-    })
+    return pd.DataFrame(
+        {
+            "text": texts,
+            "label": np.where(is_spam, "spam", "ham"),
+            "label_confidence": conf,
+            "label_probs": [[1 - p, p] for p in p_spam],
+        }
+    )
 
 
 def tiny_tokenizer(corpus: list[str] | None = None):
@@ -55,11 +59,19 @@ def tiny_tokenizer(corpus: list[str] | None = None):
     tok.normalizer = normalizers.BertNormalizer(lowercase=True)
     tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     tok.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B [SEP]",
-        special_tokens=[("[CLS]", vocab["[CLS]"]), ("[SEP]", vocab["[SEP]"])])
+        single="[CLS] $A [SEP]",
+        pair="[CLS] $A [SEP] $B [SEP]",
+        special_tokens=[("[CLS]", vocab["[CLS]"]), ("[SEP]", vocab["[SEP]"])],
+    )
     tok.decoder = decoders.WordPiece()
-    return PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
-                                   sep_token="[SEP]", mask_token="[MASK]")
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+    )
 
 
 def tiny_bert_dir(folder: Path, seed: int = 0) -> Path:
@@ -70,8 +82,15 @@ def tiny_bert_dir(folder: Path, seed: int = 0) -> Path:
     folder = Path(folder)
     tokenizer = tiny_tokenizer()
     torch.manual_seed(seed)
-    config = BertConfig(vocab_size=len(tokenizer), hidden_size=64, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=128, max_position_embeddings=256, pad_token_id=tokenizer.pad_token_id)
+    config = BertConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=128,
+        max_position_embeddings=256,
+        pad_token_id=tokenizer.pad_token_id,
+    )
     BertModel(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
@@ -86,9 +105,17 @@ def tiny_causal_lm_dir(folder: Path, seed: int = 0) -> Path:
     tokenizer = tiny_tokenizer()
     tokenizer.eos_token = "[SEP]"
     torch.manual_seed(seed)
-    config = Qwen2Config(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
-                         pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
+    config = Qwen2Config(
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=256,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
     Qwen2ForCausalLM(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder

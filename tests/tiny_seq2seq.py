@@ -27,15 +27,34 @@ def train_sentencepiece(corpus: Sequence[str], prefix: Path, vocab_size: int) ->
     import sentencepiece as spm
 
     spm.SentencePieceTrainer.train(
-        sentence_iterator=iter(list(corpus)), model_prefix=str(prefix), vocab_size=vocab_size,
-        model_type="unigram", character_coverage=1.0, num_threads=1, hard_vocab_limit=False,
-        unk_id=0, bos_id=-1, eos_id=-1, pad_id=-1, minloglevel=2,
+        sentence_iterator=iter(list(corpus)),
+        model_prefix=str(prefix),
+        vocab_size=vocab_size,
+        model_type="unigram",
+        character_coverage=1.0,
+        num_threads=1,
+        hard_vocab_limit=False,
+        unk_id=0,
+        bos_id=-1,
+        eos_id=-1,
+        pad_id=-1,
+        minloglevel=2,
     )
     return prefix.with_suffix(".model")
 
 
-def build_marian(folder: Path, *, corpus: Sequence[str] = CORPUS, spm_vocab: int = 120, vocab_size: int | None = None,
-                 d_model: int = 32, layers: int = 1, heads: int = 2, ffn: int = 64, seed: int = 0) -> Path:
+def build_marian(
+    folder: Path,
+    *,
+    corpus: Sequence[str] = CORPUS,
+    spm_vocab: int = 120,
+    vocab_size: int | None = None,
+    d_model: int = 32,
+    layers: int = 1,
+    heads: int = 2,
+    ffn: int = 64,
+    seed: int = 0,
+) -> Path:
     """A MarianMT model with a real MarianTokenizer (SentencePiece + vocab.json), random weights.
 
     ``vocab_size`` pads vocab.json with unused tokens up to a realistic size (opus-mt: ~58k), since
@@ -61,10 +80,21 @@ def build_marian(folder: Path, *, corpus: Sequence[str] = CORPUS, spm_vocab: int
     tokenizer.save_pretrained(folder)
     pad = vocab["<pad>"]
     config = MarianConfig(
-        vocab_size=len(vocab), d_model=d_model, encoder_layers=layers, decoder_layers=layers,
-        encoder_attention_heads=heads, decoder_attention_heads=heads, encoder_ffn_dim=ffn, decoder_ffn_dim=ffn,
-        max_position_embeddings=512, pad_token_id=pad, eos_token_id=0, decoder_start_token_id=pad,
-        forced_eos_token_id=0, activation_function="swish", scale_embedding=True,
+        vocab_size=len(vocab),
+        d_model=d_model,
+        encoder_layers=layers,
+        decoder_layers=layers,
+        encoder_attention_heads=heads,
+        decoder_attention_heads=heads,
+        encoder_ffn_dim=ffn,
+        decoder_ffn_dim=ffn,
+        max_position_embeddings=512,
+        pad_token_id=pad,
+        eos_token_id=0,
+        decoder_start_token_id=pad,
+        forced_eos_token_id=0,
+        activation_function="swish",
+        scale_embedding=True,
     )
     torch.manual_seed(seed)
     MarianMTModel(config).eval().save_pretrained(folder)
@@ -99,8 +129,18 @@ def build_t5(folder: Path, *, corpus: Sequence[str] = CORPUS, seed: int = 0) -> 
     backend, vocab, fast = _char_tokenizer([*corpus, "paraphrase"], ["<pad>", "</s>", "<unk>"], "$ </s>")
     tokenizer = fast(tokenizer_object=backend, pad_token="<pad>", eos_token="</s>", unk_token="<unk>")
     tokenizer.save_pretrained(folder)
-    config = T5Config(vocab_size=len(vocab), d_model=32, d_ff=64, d_kv=16, num_layers=1, num_decoder_layers=1,
-                      num_heads=2, pad_token_id=0, eos_token_id=1, decoder_start_token_id=0)
+    config = T5Config(
+        vocab_size=len(vocab),
+        d_model=32,
+        d_ff=64,
+        d_kv=16,
+        num_layers=1,
+        num_decoder_layers=1,
+        num_heads=2,
+        pad_token_id=0,
+        eos_token_id=1,
+        decoder_start_token_id=0,
+    )
     torch.manual_seed(seed)
     T5ForConditionalGeneration(config).eval().save_pretrained(folder)
     return folder
@@ -122,15 +162,31 @@ def build_causal_lm(folder: Path, *, corpus: Sequence[str] = CORPUS, chat: bool 
     instruction = "Paraphrase each text message: say the same thing with other words, keeping names, numbers, links."
     text = [*corpus, instruction, "Reply with the rewritten message only."]
     backend, vocab, fast = _char_tokenizer(text, specials, "<bos> $")
-    tokenizer = fast(tokenizer_object=backend, pad_token="<pad>", eos_token="<eos>", bos_token="<bos>",
-                     unk_token="<unk>", padding_side="left")
+    tokenizer = fast(
+        tokenizer_object=backend,
+        pad_token="<pad>",
+        eos_token="<eos>",
+        bos_token="<bos>",
+        unk_token="<unk>",
+        padding_side="left",
+    )
     if chat:
         tokenizer.chat_template = CHAT_TEMPLATE
     tokenizer.save_pretrained(folder)
     config = Gemma3TextConfig(
-        vocab_size=len(vocab), hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
-        num_key_value_heads=1, head_dim=16, sliding_window=32, layer_types=["sliding_attention", "full_attention"],
-        max_position_embeddings=2048, pad_token_id=0, eos_token_id=1, bos_token_id=2,
+        vocab_size=len(vocab),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        head_dim=16,
+        sliding_window=32,
+        layer_types=["sliding_attention", "full_attention"],
+        max_position_embeddings=2048,
+        pad_token_id=0,
+        eos_token_id=1,
+        bos_token_id=2,
     )
     torch.manual_seed(seed)
     Gemma3ForCausalLM(config).eval().save_pretrained(folder)

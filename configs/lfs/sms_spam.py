@@ -14,6 +14,7 @@ import re
 import numpy as np
 import pandas as pd
 import polars as pl
+
 from driftloop.tasks.lf import column_lf, count_lf, keyword_lf, length_lf, regex_lf
 
 LABELS = ["ham", "spam"]
@@ -41,8 +42,21 @@ spam_currency = regex_lf(
 )
 spam_prize = keyword_lf(
     "spam_prize",
-    ["prize", "claim", "winner", "guaranteed", "awarded", "award", "bonus", "voucher", "vouchers", "reward",
-     "congratulations", "urgent!", "cash"],
+    [
+        "prize",
+        "claim",
+        "winner",
+        "guaranteed",
+        "awarded",
+        "award",
+        "bonus",
+        "voucher",
+        "vouchers",
+        "reward",
+        "congratulations",
+        "urgent!",
+        "cash",
+    ],
     "spam",
 )
 # "you have won", "won a £...", "win a ...", but not "won't" or "if india win".
@@ -64,9 +78,33 @@ spam_free = regex_lf(
 # --- spam: service boilerplate --------------------------------------------------------------------------
 spam_service = keyword_lf(
     "spam_service",
-    ["ringtone", "ringtones", "tones", "txt", "t&c", "t&cs", "t&c's", "tcs", "po box", "pobox", "unsubscribe", "opt out",
-     "customer service", "customer care", "18+", "16+", "freemsg", "subscription", "per msg", "std txt rate",
-     "your mobile", "ur mobile", "latest mobile", "mobile number", "network operator"],
+    [
+        "ringtone",
+        "ringtones",
+        "tones",
+        "txt",
+        "t&c",
+        "t&cs",
+        "t&c's",
+        "tcs",
+        "po box",
+        "pobox",
+        "unsubscribe",
+        "opt out",
+        "customer service",
+        "customer care",
+        "18+",
+        "16+",
+        "freemsg",
+        "subscription",
+        "per msg",
+        "std txt rate",
+        "your mobile",
+        "ur mobile",
+        "latest mobile",
+        "mobile number",
+        "network operator",
+    ],
     "spam",
 )
 
@@ -104,18 +142,69 @@ spam_mixed_capitals = column_lf("spam_mixed_capitals", _mixed_capitals, "spam", 
 
 # --- ham: conversational cues ---------------------------------------------------------------------------
 ham_first_person = keyword_lf(
-    "ham_first_person", ["i'll", "i'm", "i've", "i'd", "im", "ive", "i‘m", "i‘ll", "i.ll", "i am", "i was", "i will"], "ham"
+    "ham_first_person",
+    ["i'll", "i'm", "i've", "i'd", "im", "ive", "i‘m", "i‘ll", "i.ll", "i am", "i was", "i will"],
+    "ham",
 )
 ham_chat_slang = keyword_lf(
     "ham_chat_slang",
-    ["lol", "haha", "hahaha", "lor", "leh", "lah", "la", "da", "dun", "wat", "ok", "okay", "okie", "yup", "hmm", "nope",
-     "gonna", ":)", ":-)", ";)", ":(", ":-(", ":p", ":d", ";-)"],
+    [
+        "lol",
+        "haha",
+        "hahaha",
+        "lor",
+        "leh",
+        "lah",
+        "la",
+        "da",
+        "dun",
+        "wat",
+        "ok",
+        "okay",
+        "okie",
+        "yup",
+        "hmm",
+        "nope",
+        "gonna",
+        ":)",
+        ":-)",
+        ";)",
+        ":(",
+        ":-(",
+        ":p",
+        ":d",
+        ";-)",
+    ],
     "ham",
 )
 ham_daily_life = keyword_lf(
     "ham_daily_life",
-    ["home", "sorry", "later", "tomorrow", "sleep", "sleeping", "dinner", "lunch", "class", "lecture", "exam", "morning",
-     "going", "wait", "busy", "bus", "car", "room", "office", "mum", "mom", "dad", "sis", "bro"],
+    [
+        "home",
+        "sorry",
+        "later",
+        "tomorrow",
+        "sleep",
+        "sleeping",
+        "dinner",
+        "lunch",
+        "class",
+        "lecture",
+        "exam",
+        "morning",
+        "going",
+        "wait",
+        "busy",
+        "bus",
+        "car",
+        "room",
+        "office",
+        "mum",
+        "mom",
+        "dad",
+        "sis",
+        "bro",
+    ],
     "ham",
 )
 # The corpus masks numbers in ham as "&lt;#&gt;" / "&lt;DECIMAL&gt;" (or "<#>" once entities are decoded).
