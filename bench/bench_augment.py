@@ -28,33 +28,21 @@ import numpy as np
 import pandas as pd
 
 from driftloop.atomic import atomic_path, write_json
-from driftloop.config import AugmentConfig, BackTranslationConfig, EdaConfig, ParaphraseConfig
+from driftloop.config import AugmentConfig, BackTranslationConfig, EdaConfig, ParaphraseConfig, load_config
+from driftloop.hardware import choose_device
 from driftloop.resources import ctranslate2_model_dir, default_cache_dir
 from driftloop.tasks.augment import augment
-from driftloop.tasks.augment_backends import Runtime, build_augmenter, resolve_device
+from driftloop.tasks.augment.backends import Runtime, build_augmenter
 from driftloop.tasks.demo_data import read_sms_corpus
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
 SEED = 42
 
-# The recommended demo block (configs/sms_spam.yaml), kept here so the bench measures exactly it.
-DEMO_AUGMENT = {
-    "enabled": True,
-    "target_ratio": 0.5,
-    "max_per_source": 3,
-    "overgenerate": 1.5,
-    "back_translation": {"backend": "apertium", "apertium_pairs": ["eng-spa"]},
-    "paraphrase": {
-        "backend": "causal-lm",
-        "model": "gemma3-270m",
-        "max_sources": 128,
-        "candidates_per_source": 1,
-        "batch_size": 32,
-    },
-    "eda": {"candidates_per_source": 2, "actions": ["synonym", "swap", "delete", "spelling"]},
-    "filter": {"min_similarity": 0.75, "max_similarity": 0.98},
-}
+
+def demo_augment_config() -> AugmentConfig:
+    """The demo's ``augment:`` block, read from configs/sms_spam.yaml so the bench measures exactly what it runs."""
+    return load_config(REPO / "configs" / "sms_spam.yaml").augment
 
 
 def _rate(count: int, seconds: float) -> float:
@@ -210,7 +198,7 @@ def bench_eda(texts: list[str]) -> dict[str, Any]:
 
 
 def bench_minilm(texts: list[str]) -> dict[str, Any]:
-    from driftloop.tasks.aug_filter import minilm_embedder
+    from driftloop.tasks.augment import minilm_embedder
 
     embed = minilm_embedder()
     _, load = _timed(embed, texts[:2])
@@ -246,7 +234,7 @@ def lf_vote_check(labels: list[str]):
 
 def bench_demo(corpus: pd.DataFrame) -> dict[str, Any]:
     pool = demo_pool(corpus)
-    cfg = AugmentConfig(**DEMO_AUGMENT)
+    cfg = demo_augment_config()
     labels = ["ham", "spam"]
     result, seconds = _timed(augment, pool, cfg, labels, seed=SEED, label_check=lf_vote_check(labels))
     with atomic_path(RESULTS / "augment_demo_samples.csv") as tmp:
@@ -268,7 +256,7 @@ def bench_demo(corpus: pd.DataFrame) -> dict[str, Any]:
         "per_method": per_method,
         "rejected_by_reason": {k: v for k, v in report["rejected_by_reason"].items() if v},
         "timings": report["timings"],
-        "config": DEMO_AUGMENT,
+        "config": cfg.model_dump(mode="json"),
     }
 
 
@@ -305,12 +293,11 @@ def main() -> None:
         help="torch CPU threads (default: torch's choice); 1 resists a busy shared machine",
     )
     args = parser.parse_args()
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if args.threads:
         import torch
 
         torch.set_num_threads(args.threads)
-    device = resolve_device("auto")
+    device = choose_device("auto", "augment.device")
     corpus = read_sms_corpus()
     rng = np.random.default_rng(SEED)
     texts = corpus["text"].to_numpy()[rng.permutation(len(corpus))].tolist()

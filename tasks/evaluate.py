@@ -15,7 +15,6 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
 
-from driftloop.atomic import atomic_path
 from driftloop.config import EvaluateConfig
 from driftloop.errors import EvaluationInputError
 
@@ -235,62 +234,25 @@ def _label_model_metrics(
     return metrics
 
 
-def _pyplot() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")  # headless: no display in pipelines and CI
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def plot_confusion_matrix(matrix: np.ndarray, labels: Sequence[str], target: Path) -> Path:
     """Confusion-matrix heat map (rows: gold, columns: predicted), written atomically as PNG."""
-    plt = _pyplot()
-    size = max(3.5, 0.6 * len(labels) + 2)
-    fig, ax = plt.subplots(figsize=(size, size))
-    ax.imshow(matrix, cmap="Blues")
-    ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
-    ax.set_yticks(range(len(labels)), labels)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("gold")
-    peak = matrix.max() if matrix.size else 0
-    for (i, j), value in np.ndenumerate(matrix):
-        ax.text(j, i, str(value), ha="center", va="center", color="white" if value > peak / 2 else "black")
-    ax.set_title("Confusion matrix (gold test)")
-    fig.tight_layout()
-    return _save_png(fig, target)
+    from driftloop.tasks.plots import confusion_matrix_figure, save_figure  # matplotlib loads only when plotting
+
+    save_figure(confusion_matrix_figure(matrix, list(labels)), target)
+    return target
 
 
 def plot_reliability(probs: np.ndarray, y_true: np.ndarray, n_bins: int, target: Path) -> Path:
     """Reliability diagram: accuracy per confidence bin against the diagonal, ECE in the title."""
-    plt = _pyplot()
+    from driftloop.tasks.plots import reliability_figure, save_figure
+
     conf, correct, edges = _calibration_inputs(probs, y_true, n_bins)
-    centers, accs, counts = [], [], []
+    centers, accs = [], []
     for lo, hi in zip(edges[:-1], edges[1:]):
         in_bin = (conf > lo) & (conf <= hi)
         if in_bin.any():
             centers.append((lo + hi) / 2)
             accs.append(correct[in_bin].mean())
-            counts.append(int(in_bin.sum()))
-    fig, ax = plt.subplots(figsize=(4.5, 4.5))
-    ax.plot([0, 1], [0, 1], "--", color="grey", label="perfect calibration")
-    ax.bar(centers, accs, width=1.0 / n_bins, edgecolor="black", alpha=0.7, label="accuracy per bin")
-    ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1)
-    ax.set_xlabel("confidence (top-class probability)")
-    ax.set_ylabel("accuracy")
-    ax.set_title(f"Reliability, ECE={expected_calibration_error(probs, y_true, n_bins):.4f}")
-    ax.legend(loc="upper left")
-    fig.tight_layout()
-    return _save_png(fig, target)
-
-
-def _save_png(fig: Any, target: Path) -> Path:
-    plt = _pyplot()
-    try:
-        with atomic_path(target, suffix=".png") as tmp:
-            fig.savefig(tmp, format="png", dpi=110)
-    finally:
-        plt.close(fig)
+    ece = expected_calibration_error(probs, y_true, n_bins)
+    save_figure(reliability_figure(centers, accs, n_bins, ece), target)
     return target

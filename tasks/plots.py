@@ -1,4 +1,9 @@
-"""Figures a person would rather look at than read: class balance and labeling-function quality."""
+"""Figures a person would rather look at than read: class balance, LF quality, confusion, calibration.
+
+One style for every PNG driftloop writes: object-oriented ``Figure`` objects (no pyplot state, so
+nothing leaks between runs or threads) with a constrained layout, saved atomically by
+:func:`save_figure`.
+"""
 
 from __future__ import annotations
 
@@ -45,6 +50,38 @@ def lf_figure(analysis: pd.DataFrame) -> Figure:
     acc_ax.set_xlim(0, 1)
     acc_ax.set_xlabel("accuracy on the gold dev set")
     fig.suptitle("Labeling functions")
+    return fig
+
+
+def confusion_matrix_figure(matrix: np.ndarray, labels: list[str]) -> Figure:
+    """Confusion-matrix heat map (rows: gold, columns: predicted) with the count in each cell."""
+    size = max(3.5, 0.6 * len(labels) + 2)
+    fig = Figure(figsize=(size, size), layout="constrained")
+    ax = fig.subplots()
+    ax.imshow(matrix, cmap="Blues")
+    ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
+    ax.set_yticks(range(len(labels)), labels)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("gold")
+    peak = matrix.max() if matrix.size else 0
+    for (i, j), value in np.ndenumerate(matrix):
+        ax.text(j, i, str(value), ha="center", va="center", color="white" if value > peak / 2 else "black")
+    ax.set_title("Confusion matrix (gold test)")
+    return fig
+
+
+def reliability_figure(centers: list[float], accuracies: list[float], n_bins: int, ece: float) -> Figure:
+    """Reliability diagram: accuracy per confidence bin against the diagonal, ECE in the title."""
+    fig = Figure(figsize=(4.5, 4.5), layout="constrained")
+    ax = fig.subplots()
+    ax.plot([0, 1], [0, 1], "--", color="grey", label="perfect calibration")
+    ax.bar(centers, accuracies, width=1.0 / n_bins, edgecolor="black", alpha=0.7, label="accuracy per bin")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("confidence (top-class probability)")
+    ax.set_ylabel("accuracy")
+    ax.set_title(f"Reliability, ECE={ece:.4f}")
+    ax.legend(loc="upper left")
     return fig
 
 

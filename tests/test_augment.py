@@ -17,18 +17,19 @@ from sklearn.feature_extraction.text import HashingVectorizer
 from driftloop.config import AugmentConfig, AugmentFilterConfig, BackTranslationConfig, EdaConfig, ParaphraseConfig
 from driftloop.errors import InputError, ResourceError
 from driftloop.resources import ctranslate2_model_dir, prepare_wordnet, require_module, resolve_model
-from driftloop.tasks import augment_backends as backends
-from driftloop.tasks.aug_filter import FILTER_REASONS, filter_candidates
 from driftloop.tasks.augment import (
+    FILTER_REASONS,
     LINEAGE_COLUMNS,
     REJECT_REASONS,
     SAMPLE_COLUMNS,
     assert_no_synthetic,
     augment,
+    backends,
     combine,
+    filter_candidates,
     plan_augmentation,
 )
-from driftloop.tasks.augment_backends import (
+from driftloop.tasks.augment.backends import (
     Augmenter,
     Generation,
     Runtime,
@@ -145,7 +146,7 @@ def test_apertium_round_trip_uses_one_process_per_direction(sms, monkeypatch):
         return real_run(args, **kwargs)
 
     augmenter = build_augmenter("back_translation", BackTranslationConfig(), Runtime())
-    monkeypatch.setattr(backends.subprocess, "run", counting_run)
+    monkeypatch.setattr(subprocess, "run", counting_run)
     texts = [*sms["text"].head(30), "", "Line one\nline two [x] ^y$ @user"]
     out = augmenter.generate(texts, 1, seed=0)
     assert [c[-1] for c in calls] == ["eng-spa", "spa-eng"]
@@ -431,6 +432,51 @@ def shouting():
     register(_Shouting)
     yield "test-shouting"
     backends._REGISTRY.pop("test-shouting")
+
+
+_THIRD_PARTY_BACKEND = """
+from pydantic import BaseModel
+from driftloop.tasks.augment.backends import Augmenter, Generation
+
+
+class Suffixer(Augmenter):
+    name = "suffixer"
+    method = "paraphrase"
+
+    class Options(BaseModel):
+        suffix: str = " indeed"
+        repeat: int = 1
+
+    def __init__(self, cfg, runtime):
+        self.options = self.parse_options(cfg)
+        self.model_id, self.params = "suffix", self.options.model_dump()
+
+    def generate(self, texts, n, seed):
+        return [Generation(i, t + self.options.suffix * self.options.repeat) for i, t in enumerate(texts)]
+"""
+
+
+def test_a_backend_outside_the_tree_is_named_by_dotted_path_with_typed_options(tmp_path, monkeypatch):
+    (tmp_path / "my_aug_pkg.py").write_text(_THIRD_PARTY_BACKEND)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for spec in ("my_aug_pkg:Suffixer", "my_aug_pkg.Suffixer"):
+        cfg = ParaphraseConfig(backend=spec, options={"suffix": "!", "repeat": 2})
+        augmenter = build_augmenter("paraphrase", cfg, Runtime())
+        assert [g.text for g in augmenter.generate(["hi", "yo"], 1, seed=0)] == ["hi!!", "yo!!"]
+        assert augmenter.params == {"suffix": "!", "repeat": 2}
+    assert "suffixer" not in backends.registered_backends()  # a dotted path needs no registration
+    with pytest.raises(InputError, match=r"augment\.paraphrase\.options\.repeat"):
+        build_augmenter(
+            "paraphrase", ParaphraseConfig(backend="my_aug_pkg:Suffixer", options={"repeat": "x"}), Runtime()
+        )
+    with pytest.raises(InputError, match=r"no option\(s\) \['sufix'\].*allowed options: \['repeat', 'suffix'\]"):
+        backends.check_backend("paraphrase", ParaphraseConfig(backend="my_aug_pkg:Suffixer", options={"sufix": "!"}))
+    with pytest.raises(InputError, match="for eda"):
+        backends.backend_class("eda", "my_aug_pkg:Suffixer")  # implements paraphrase, not eda
+    with pytest.raises(InputError, match="module 'no_such_pkg.mod' not found"):
+        backends.backend_class("paraphrase", "no_such_pkg.mod:Cls")
+    with pytest.raises(InputError, match="not an Augmenter subclass"):
+        backends.backend_class("paraphrase", "my_aug_pkg:BaseModel")
 
 
 def _cfg(**overrides) -> AugmentConfig:

@@ -30,6 +30,7 @@ from scipy import sparse
 from sklearn.feature_extraction.text import HashingVectorizer
 
 from driftloop.config import AugmentFilterConfig
+from driftloop.errors import InputError
 
 log = logging.getLogger("driftloop.augment")
 
@@ -71,8 +72,12 @@ class FilterOutcome:
     timings: dict[str, float]
 
 
-def normalise(texts: pd.Series) -> pd.Series:
-    """Case-folded, punctuation-free, whitespace-collapsed text for duplicate checks."""
+def comparison_key(texts: pd.Series) -> pd.Series:
+    """Case-folded, punctuation-free, whitespace-collapsed text: the key two texts are compared on.
+
+    Not a cleaning transform (that is ``driftloop.tasks.clean.normalize_texts``, applied to the
+    stored text): this key is only ever compared, never stored.
+    """
     return (
         texts.astype(str)
         .str.normalize("NFKC")
@@ -115,12 +120,12 @@ def max_jaccard(query: sparse.csr_matrix, corpus: sparse.csr_matrix, chunk: int 
     return best
 
 
-def minilm_embedder(model: str = "minilm", batch_size: int = 64) -> Embedder:
-    """Mean-pooled sentence embeddings (default: the packaged all-MiniLM-L6-v2)."""
+def minilm_embedder(model: str = "minilm", batch_size: int = 64, device: str = "auto") -> Embedder:
+    """Mean-pooled sentence embeddings (default: the packaged all-MiniLM-L6-v2) on ``device`` (auto|cpu|cuda)."""
     from driftloop.tasks.embed import embed_texts
 
     def embed(texts: Sequence[str]) -> np.ndarray:
-        return embed_texts(list(texts), model=model, batch_size=batch_size)
+        return embed_texts(list(texts), model=model, batch_size=batch_size, device=device)
 
     return embed
 
@@ -151,7 +156,7 @@ def filter_candidates(
     """
     missing = [c for c in ("text", "source_text", "label") if c not in candidates.columns]
     if missing:
-        raise ValueError(f"filter_candidates: candidates lack columns {missing}")
+        raise InputError(f"filter_candidates: candidates lack columns {missing}; build them with augment()")
     timings: dict[str, float] = {}
     started = time.perf_counter()
     index = candidates.index
@@ -164,13 +169,13 @@ def filter_candidates(
 
     reject(text.str.strip().str.len().to_numpy() < cfg.min_chars, "empty")
 
-    norm = normalise(text)
-    norm_source = normalise(candidates["source_text"])
+    norm = comparison_key(text)
+    norm_source = comparison_key(candidates["source_text"])
     reject((norm == norm_source).to_numpy(), "identical_to_source")
     cand_sh, source_sh = shingles(norm.tolist()), shingles(norm_source.tolist())
     reject(np.nan_to_num(paired_jaccard(cand_sh, source_sh)) >= cfg.near_dup_threshold, "near_identical_to_source")
 
-    existing = normalise(pd.Series(list(existing_texts), dtype=object))
+    existing = comparison_key(pd.Series(list(existing_texts), dtype=object))
     reject(norm.isin(set(existing)).to_numpy(), "duplicate_of_existing")
     alive = reason.isna().to_numpy()
     near_existing = np.zeros(len(index), dtype=bool)

@@ -3,7 +3,7 @@
 For each class below ``augment.target_ratio`` x the largest class, source rows of that class are
 rewritten by the enabled methods (back-translation, paraphrase, EDA; each a registered backend),
 at most ``augment.max_per_source`` candidates per source. Candidates go through the quality
-filter (``driftloop.tasks.aug_filter``); the accepted ones, up to each class's deficit, become synthetic
+filter (``driftloop.tasks.augment.filter``); the accepted ones, up to each class's deficit, become synthetic
 rows with ``is_synthetic=True`` and lineage columns. Only the training pool may be augmented:
 evaluation splits are checked with :func:`assert_no_synthetic`.
 """
@@ -24,8 +24,9 @@ import pandas as pd
 
 from driftloop.config import AugmentConfig
 from driftloop.errors import InputError
-from driftloop.tasks.aug_filter import FILTER_REASONS, Embedder, LabelCheck, filter_candidates
-from driftloop.tasks.augment_backends import Method, Runtime, backend_class, build_augmenter, resolve_device
+from driftloop.hardware import choose_device
+from driftloop.tasks.augment.backends import Method, Runtime, build_augmenter, check_backend
+from driftloop.tasks.augment.filter import FILTER_REASONS, Embedder, LabelCheck, filter_candidates, minilm_embedder
 
 log = logging.getLogger("driftloop.augment")
 
@@ -59,7 +60,7 @@ class AugmentResult:
 
 
 def assert_no_synthetic(frame: pd.DataFrame, split_name: str) -> None:
-    """Raise ValueError when ``frame`` (an evaluation split) holds any synthetic row."""
+    """Raise InputError (a ValueError) when ``frame`` (an evaluation split) holds any synthetic row."""
     synthetic = np.zeros(len(frame), dtype=bool)
     if "is_synthetic" in frame.columns:
         synthetic |= frame["is_synthetic"].fillna(False).astype(bool).to_numpy()
@@ -69,7 +70,7 @@ def assert_no_synthetic(frame: pd.DataFrame, split_name: str) -> None:
         synthetic |= frame["row_id"].astype(str).str.startswith(SYNTHETIC_ID_PREFIX).to_numpy()
     if synthetic.any():
         examples = frame.loc[synthetic, "row_id"].head(3).tolist() if "row_id" in frame.columns else []
-        raise ValueError(
+        raise InputError(
             f"{int(synthetic.sum())} synthetic (augmented) rows in the {split_name} split, e.g. {examples}; "
             "augmented rows belong to the training set only"
         )
@@ -252,16 +253,16 @@ def augment(
     if not cfg.enabled:
         return _nothing(train, _empty_report(labels))
     _check_train(train, labels)
-    for method in METHODS:  # fail on a misspelt backend before any model loads
+    for method in METHODS:  # fail on a misspelt backend or option before any model loads
         section = getattr(cfg, method)
         if section.enabled:
-            backend_class(method, section.backend)
+            check_backend(method, section)
 
     plan, deficits = plan_augmentation(train, cfg, labels, seed)
     report = _empty_report(labels)
     timings = report["timings"]
     sources = train.set_index("row_id", drop=False)
-    runtime = Runtime(device=resolve_device(cfg.device), cache_dir=cfg.cache_dir)
+    runtime = Runtime(device=choose_device(cfg.device, "augment.device"), cache_dir=cfg.cache_dir)
     timings["device"] = runtime.device
     candidates = _generate(plan, sources, cfg, runtime, seed, timings)
     if candidates.empty:
@@ -288,6 +289,8 @@ def augment(
     candidates = candidates.sort_values(["k", "priority", "method_rank"], kind="stable").reset_index(drop=True)
 
     existing = list(train["text"]) + list(existing_texts or [])
+    # The similarity encoder runs where the backends ran (augment.device).
+    embed = embed or minilm_embedder(cfg.filter.embedding_model, cfg.filter.embed_batch_size, runtime.device)
     outcome = filter_candidates(
         candidates, cfg.filter, labels, existing_texts=existing, embed=embed, label_check=label_check
     )

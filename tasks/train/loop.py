@@ -1,0 +1,326 @@
+"""The gradient-descent loop: soft-label loss, dev evaluation, early stopping, exact resume.
+
+Why a hand-written loop instead of ``transformers.Trainer``: short texts of very different
+lengths train ~2x faster with dynamic padding + length-grouped batches (see
+``bench/bench_train.py``), soft labels from the label model need a custom loss anyway, and the
+loop stays small enough to make every checkpoint atomic and every resume exact.
+
+To run it under a launcher (accelerate, DDP), subclass :class:`GradientLoop` and override the
+hooks :meth:`~GradientLoop.backward`, :meth:`~GradientLoop.optimizer_step` and
+:meth:`~GradientLoop.is_main_process`; the data order is a pure function of (seed, epoch).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+import random
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from driftloop.errors import TrainingDivergedError
+from driftloop.tasks.train.checkpoints import (
+    complete_checkpoints,
+    load_trainable_state,
+    read_checkpoint,
+    trainable_state,
+    write_checkpoint,
+)
+from driftloop.tasks.train.classifier import autocast
+from driftloop.tasks.train.data import epoch_batches, pad_batch, tokenize
+from driftloop.tasks.train.fit import FitInputs, FitOutcome, macro_f1
+
+log = logging.getLogger("driftloop.train")
+
+
+class TrainingInterrupted(Exception):
+    """Raised by an ``on_step`` callback to stop a run (tests use it to simulate a kill)."""
+
+
+def soft_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Weighted mean of -sum_c t_c log softmax(z)_c; equals weighted CE for one-hot targets."""
+    per_row = -(targets * torch.log_softmax(logits.float(), dim=-1)).sum(dim=-1)
+    return (per_row * weights).sum() / weights.sum().clamp(min=1e-12)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (every GPU too)."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(seed)
+
+
+@contextlib.contextmanager
+def determinism(enabled: bool, device: torch.device) -> Iterator[None]:
+    """Deterministic kernels for the duration of the run; the caller's global setting comes back after."""
+    before, warn_only = (
+        torch.are_deterministic_algorithms_enabled(),
+        torch.is_deterministic_algorithms_warn_only_enabled(),
+    )
+    if enabled:
+        if device.type == "cuda":
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(before, warn_only=warn_only)
+
+
+class GradientLoop:
+    """One gradient-descent run: state that the checkpoint saves and the resume restores."""
+
+    def __init__(
+        self,
+        inputs: FitInputs,
+        run_dir: Path | None = None,
+        on_step: Callable[[dict[str, Any]], None] | None = None,
+    ):
+        cfg, classifier = inputs.cfg, inputs.classifier
+        self.clf, self.cfg, self.seed, self.fingerprint = classifier, cfg, inputs.seed, inputs.fingerprint
+        self.run_dir, self.on_step = run_dir, on_step
+        self.model, self.device = classifier.model, classifier.device
+        self.ids = tokenize(classifier.tokenizer, inputs.train_df["text"].astype(str).tolist(), cfg.max_length)
+        self.lengths = np.array([len(x) for x in self.ids])
+        self.targets = torch.from_numpy(inputs.targets)
+        self.weights = torch.from_numpy(inputs.weights)
+        self.dev_texts = inputs.dev_df["text"].astype(str).tolist()
+        self.dev_codes = inputs.dev_codes
+        self.k = inputs.targets.shape[1]
+        self.batches_per_epoch = math.ceil(len(self.ids) / cfg.batch_size)
+        self.steps_per_epoch = math.ceil(self.batches_per_epoch / cfg.gradient_accumulation_steps)
+        self.eval_interval = max(1, math.ceil(self.steps_per_epoch / cfg.evals_per_epoch))
+        self.total_steps = cfg.epochs * self.steps_per_epoch
+        if cfg.max_steps is not None:
+            self.total_steps = min(self.total_steps, cfg.max_steps)
+        self.optimizer = self._optimizer()
+        from transformers import get_linear_schedule_with_warmup
+
+        self.scheduler = get_linear_schedule_with_warmup(
+            self.optimizer, int(cfg.warmup_ratio * self.total_steps), self.total_steps
+        )
+        self.state: dict[str, Any] = {
+            "fingerprint": self.fingerprint,
+            "global_step": 0,
+            "epoch": 0,
+            "batch_in_epoch": 0,
+            "best_metric": -1.0,
+            "best_step": 0,
+            "bad_evals": 0,
+            "done": False,
+            "history": [],
+        }
+        self.best_state: dict[str, torch.Tensor] | None = None
+
+    # -- hooks a launcher may override ------------------------------------------------------------
+    def backward(self, loss: torch.Tensor) -> None:
+        """Accumulate gradients of ``loss`` (already scaled for gradient accumulation)."""
+        loss.backward()
+
+    def optimizer_step(self) -> None:
+        """Clip, step optimizer and scheduler, clear gradients."""
+        if self.cfg.max_grad_norm is not None:
+            norm = torch.nn.utils.clip_grad_norm_(
+                [p for p in self.model.parameters() if p.requires_grad], self.cfg.max_grad_norm
+            )
+            if not torch.isfinite(norm):
+                self._diverged(f"gradient norm is {norm.item()}")
+        self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+
+    def is_main_process(self) -> bool:
+        """Whether this process writes checkpoints (one process per run here)."""
+        return True
+
+    # -- the loop -----------------------------------------------------------------------------------
+    def _optimizer(self) -> torch.optim.Optimizer:
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        if not params:
+            raise RuntimeError(f"train.method {self.clf.method!r} left no trainable parameters")
+        # No decay on biases and norm weights (1-D), the usual AdamW recipe.
+        groups = [
+            {"params": [p for p in params if p.ndim >= 2], "weight_decay": self.cfg.weight_decay},
+            {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0},
+        ]
+        kwargs = {"fused": True} if self.device.type == "cuda" else {}
+        return torch.optim.AdamW([g for g in groups if g["params"]], lr=self.cfg.resolved_learning_rate, **kwargs)
+
+    def _resume(self) -> int | None:
+        if self.run_dir is None:
+            return None
+        checkpoints = complete_checkpoints(self.run_dir)
+        if not checkpoints:
+            return None
+        state, best = read_checkpoint(checkpoints[-1], self.model, self.optimizer, self.scheduler, self.device)
+        if state.get("fingerprint") != self.fingerprint:
+            raise RuntimeError(f"checkpoint {checkpoints[-1]} belongs to another run; delete {self.run_dir}")
+        self.state, self.best_state = state, best
+        log.info(
+            "resumed from %s (step %d, best dev macro-F1 %.4f)",
+            checkpoints[-1].name,
+            state["global_step"],
+            state["best_metric"],
+        )
+        return int(state["global_step"])
+
+    def evaluate_dev(self) -> float:
+        probs = self.clf.predict_proba(self.dev_texts, self.cfg.eval_batch_size)
+        return macro_f1(self.dev_codes, probs.argmax(axis=1), self.k)
+
+    def _after_eval(self, metric: float, train_loss: float) -> None:
+        s = self.state
+        s["history"].append(
+            {
+                "step": s["global_step"],
+                "epoch": round(s["global_step"] / self.steps_per_epoch, 3),
+                "train_loss": round(train_loss, 6),
+                "dev_macro_f1": round(metric, 6),
+            }
+        )
+        if metric > s["best_metric"]:
+            s["best_metric"], s["best_step"], s["bad_evals"] = metric, s["global_step"], 0
+            self.best_state = trainable_state(self.model)
+        else:
+            s["bad_evals"] += 1
+        log.info("eval step %d: dev macro-F1 %.4f (best %.4f)", s["global_step"], metric, s["best_metric"])
+        patience = self.cfg.early_stopping_patience
+        if patience is not None and s["bad_evals"] >= patience:
+            log.info(
+                "early stop at step %d: dev macro-F1 has not improved for %d evaluations (best %.4f at step %d)",
+                s["global_step"],
+                patience,
+                s["best_metric"],
+                s["best_step"],
+            )
+            s["done"] = True
+
+    def _checkpoint(self) -> None:
+        if self.run_dir is not None and self.is_main_process():
+            write_checkpoint(
+                self.run_dir,
+                self.state["global_step"],
+                self.model,
+                self.best_state,
+                self.optimizer,
+                self.scheduler,
+                self.state,
+            )
+
+    def run(self) -> FitOutcome:
+        resumed_from = self._resume()  # replaces self.state: bind `s` after it
+        cfg, s = self.cfg, self.state
+        accum = cfg.gradient_accumulation_steps
+        samples = 0
+        train_time = 0.0
+        window_loss, window_n, window_samples, window_t = 0.0, 0, 0, time.perf_counter()
+        eval_loss_sum, eval_loss_n = 0.0, 0
+        self.model.train()
+        log.info(
+            "training %s (%s): %d rows, %d steps (%d per epoch), batch %d x %d accumulation",
+            self.cfg.model,
+            self.clf.method,
+            len(self.ids),
+            self.total_steps,
+            self.steps_per_epoch,
+            cfg.batch_size,
+            accum,
+        )
+        while not s["done"] and s["global_step"] < self.total_steps:
+            batches = epoch_batches(self.lengths, cfg.batch_size, self.seed, s["epoch"], cfg.group_by_length)
+            # Optimizer-step groups of micro-batches; the last group of an epoch may be short.
+            while s["batch_in_epoch"] < len(batches) and not s["done"] and s["global_step"] < self.total_steps:
+                group = batches[s["batch_in_epoch"] : s["batch_in_epoch"] + accum]
+                t0 = time.perf_counter()
+                n_rows = sum(len(b) for b in group)
+                step_loss = 0.0
+                for batch in group:
+                    loss = self._micro_step(batch, scale=len(batch) / n_rows)
+                    step_loss += loss * len(batch) / n_rows
+                self.optimizer_step()
+                s["global_step"] += 1
+                s["batch_in_epoch"] += len(group)
+                dt = time.perf_counter() - t0
+                train_time += dt
+                samples += n_rows
+                window_loss += step_loss
+                window_n += 1
+                window_samples += n_rows
+                eval_loss_sum += step_loss
+                eval_loss_n += 1
+                if s["global_step"] % cfg.log_steps == 0:
+                    now = time.perf_counter()
+                    log.info(
+                        "step %d/%d epoch %.2f loss %.4f lr %.2e samples/s %.1f",
+                        s["global_step"],
+                        self.total_steps,
+                        s["global_step"] / self.steps_per_epoch,
+                        window_loss / window_n,
+                        self.scheduler.get_last_lr()[0],
+                        window_samples / max(now - window_t, 1e-9),
+                    )
+                    window_loss, window_n, window_samples, window_t = 0.0, 0, 0, now
+                end_of_epoch = s["batch_in_epoch"] >= len(batches)
+                if cfg.eval_steps:
+                    due = s["global_step"] % cfg.eval_steps == 0
+                else:
+                    step_in_epoch = math.ceil(s["batch_in_epoch"] / accum)
+                    due = end_of_epoch or step_in_epoch % self.eval_interval == 0
+                if end_of_epoch:
+                    s["epoch"] += 1
+                    s["batch_in_epoch"] = 0
+                if due or s["global_step"] >= self.total_steps:
+                    t_eval = time.perf_counter()
+                    self._after_eval(self.evaluate_dev(), eval_loss_sum / max(eval_loss_n, 1))
+                    eval_loss_sum, eval_loss_n = 0.0, 0
+                    self.model.train()
+                    self._checkpoint()
+                    window_t += time.perf_counter() - t_eval  # samples/s counts training time only
+                if self.on_step is not None:
+                    self.on_step(dict(s))
+                if end_of_epoch:
+                    break
+        if self.best_state is None:  # resumed from a finished run, or no evaluation happened
+            self._after_eval(self.evaluate_dev(), float("nan"))
+        else:
+            load_trainable_state(self.model, self.best_state)
+        self.model.eval()
+        return FitOutcome(
+            epochs=s["global_step"] / self.steps_per_epoch,
+            steps=s["global_step"],
+            samples_per_s=samples / train_time if train_time > 0 else 0.0,
+            best_metric=s["best_metric"],
+            best_step=s["best_step"],
+            train_seconds=train_time,
+            history=s["history"],
+            resumed_from_step=resumed_from,
+        )
+
+    def _micro_step(self, batch: np.ndarray, scale: float) -> float:
+        inputs = pad_batch([self.ids[i] for i in batch], self.clf.tokenizer.pad_token_id, self.device)
+        target = self.targets[batch].to(self.device)
+        weight = self.weights[batch].to(self.device)
+        with autocast(self.device, self.clf.autocast_dtype):
+            logits = self.model(**inputs).logits
+        loss = soft_cross_entropy(logits, target, weight)
+        if not torch.isfinite(loss):
+            self._diverged(f"loss is {loss.item()}")
+        self.backward(loss * scale)
+        return float(loss.detach())
+
+    def _diverged(self, what: str) -> None:
+        s = self.state
+        raise TrainingDivergedError(
+            f"{what} at optimizer step {s['global_step'] + 1} (epoch {s['epoch'] + 1}): training diverged, nothing was "
+            f"saved or registered. Lower train.learning_rate (now {self.cfg.resolved_learning_rate:g}), keep "
+            "train.max_grad_norm set, or use train.precision=fp32."
+        )
