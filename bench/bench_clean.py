@@ -31,8 +31,9 @@ from driftloop.atomic import write_json
 from driftloop.config import CleanConfig
 
 # The baseline reuses the step's markup patterns and LSH weighting, so both sides do the same work.
-from driftloop.tasks.clean import _BREAKING_TAGS, _ENTITY, _HIDDEN_MARKUP, _INLINE_TAGS, _LSH_WEIGHTS, DROP_RULES, clean
+from driftloop.tasks.clean import _BREAKING_TAGS, _ENTITY, _HIDDEN_MARKUP, _INLINE_TAGS, DROP_RULES, clean
 from driftloop.tasks.demo_data import read_sms_corpus
+from driftloop.tasks.near_dup import LSH_WEIGHTS
 
 RESULTS = Path(__file__).resolve().parent / "results" / "clean.json"
 SEED = 20240611
@@ -389,7 +390,7 @@ def naive_clean(frame: pd.DataFrame, cfg: CleanConfig, reference: pd.Series) -> 
     alive = reason == ""
     reason[alive & keys.where(alive).duplicated() & keys.notna()] = "exact_duplicate"
     k, num_perm = cfg.near_dup.shingle_size, cfg.near_dup.num_perm
-    lsh = MinHashLSH(threshold=cfg.near_dup.threshold, num_perm=num_perm, weights=_LSH_WEIGHTS)
+    lsh = MinHashLSH(threshold=cfg.near_dup.threshold, num_perm=num_perm, weights=LSH_WEIGHTS)
     sketches: dict[int, MinHash] = {}
     for row, key in keys[reason == ""].items():
         sketch = MinHash(num_perm=num_perm)

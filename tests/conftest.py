@@ -9,7 +9,8 @@ apply_defaults()
 from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
-import yaml  # noqa: E402
+
+from driftloop.packaged import init_project  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -31,14 +32,11 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    """A project folder with the demo config pointing its root at the folder itself."""
-    data = yaml.safe_load((REPO / "configs" / "sms_spam.yaml").read_text())
-    data["project"]["root"] = str(tmp_path)
-    data["weak_label"]["lf_module"] = str(REPO / "configs" / "lfs" / "sms_spam.py")
-    data["validation"]["raw_suite"] = str(REPO / "expectations" / "raw_batch.json")
-    data["validation"]["train_suite"] = str(REPO / "expectations" / "training_set.json")
-    (tmp_path / "config.yaml").write_text(yaml.safe_dump(data))
-    (tmp_path / "data" / "incoming").mkdir(parents=True)
+    """A demo project folder as `driftloop init` writes it: configs/sms_spam.yaml, its LF module, data/incoming/.
+
+    The config is the packaged demo config, unedited: its relative paths resolve against its own folder.
+    """
+    init_project(tmp_path)
     return tmp_path
 
 

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 import driftloop.tasks.clean as clean_module
+import driftloop.tasks.near_dup as near_dup_module
 from driftloop.config import CleanConfig, NearDupConfig
 from driftloop.tasks.clean import DROP_RULES, clean, normalize_texts
 
@@ -168,20 +169,20 @@ def test_near_dedup_handles_texts_shorter_than_a_shingle_and_non_ascii():
 def test_near_duplicates_across_signature_blocks(monkeypatch):
     texts = [*HAM, WINNER, "Sorry, I'll call later", WINNER_TYPO, HAM[0] + " x"]
     expected = kept_texts(texts)
-    monkeypatch.setattr(clean_module, "_BLOCK_ROWS", 2)
+    monkeypatch.setattr(near_dup_module, "BLOCK_ROWS", 2)
     assert kept_texts(texts) == expected == [*HAM, WINNER, "Sorry, I'll call later"]
 
 
 def test_a_row_similar_only_to_a_dropped_row_survives():
     # 0 ~ 1 and 1 ~ 2 but not 0 ~ 2: row 1 goes, so row 2 has no kept twin and stays.
-    flagged = clean_module._first_survives(3, np.array([0, 1]), np.array([1, 2]))
+    flagged = near_dup_module.first_survives(3, np.array([0, 1]), np.array([1, 2]))
     assert flagged.tolist() == [False, True, False]
 
 
 @pytest.mark.parametrize("texts", [["aé€😀", "", "£5 ✓", "plain"], ["plain", "ascii"], ["x", "ü"]])
 def test_codepoints_decode_utf8_like_python(texts):
-    utf8, byte_offsets = clean_module._utf8_buffer(clean_module._to_polars(pd.Series(texts), "text"))
-    codepoints, offsets = clean_module._codepoints(utf8, byte_offsets[1:])
+    utf8, byte_offsets = near_dup_module.utf8_buffer(clean_module._to_polars(pd.Series(texts), "text"))
+    codepoints, offsets = near_dup_module._codepoints(utf8, byte_offsets[1:])
     assert codepoints.tolist() == [ord(c) for c in "".join(texts[1:])]
     assert offsets.tolist() == np.cumsum([0, *map(len, texts[1:])]).tolist()
 

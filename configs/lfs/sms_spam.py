@@ -1,8 +1,8 @@
 """Labeling functions for the SMS spam demo (labels: ham, spam).
 
-Used via ``weak_label.lf_module: configs/lfs/sms_spam.py``. A new dataset needs one module like this:
-``LFS`` (the list) and optionally ``LABELS`` (checked against ``data.labels``). Every LF here runs
-vectorised; a plain Snorkel ``@labeling_function`` may join ``LFS`` for logic with no column form, at
+Used via ``weak_label.lf_module: lfs/sms_spam.py`` in configs/sms_spam.yaml. A new dataset needs one
+module like this: ``LFS`` (the list) and optionally ``LABELS`` (checked against ``data.labels``). Every LF
+here runs vectorised; a plain Snorkel ``@labeling_function`` may join ``LFS`` for logic with no column form, at
 the cost of row-by-row application.
 
 Tuned on the demo's gold dev split only (seed 42): label model accuracy 0.996 on the 96.6% of dev rows
