@@ -22,11 +22,13 @@ import io
 import json
 import os
 import stat
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pa_csv
@@ -35,8 +37,10 @@ import yaml
 
 from driftloop import __version__
 from driftloop.atomic import file_lock, write_bytes, write_json, write_parquet, write_text
+from driftloop.cache import code_fingerprint
 from driftloop.config import DataConfig, DriftloopConfig, Role
-from driftloop.errors import InputError
+from driftloop.errors import DriftloopError, InputError
+from driftloop.failpoints import failpoint
 
 SUPPORTED_SUFFIXES = {
     ".csv": "csv",
@@ -58,6 +62,60 @@ class Snapshot:
     columns: list[str]
     ingested_at: str
     path: str
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """One kind of derived file: the step folder it lives in and the name after its cache key."""
+
+    step: str
+    suffix: str
+
+    @property
+    def format(self) -> str:
+        return self.suffix.rsplit(".", 1)[-1]
+
+
+# Every derived artifact, declared once: data/derived/<step>/<key><suffix>.
+ARTIFACTS: dict[str, Artifact] = {
+    "load.frame": Artifact("load", ".parquet"),
+    "clean.frame": Artifact("clean", ".parquet"),
+    "clean.report": Artifact("clean", ".json"),
+    "weak_label.frame": Artifact("weak_label", ".parquet"),
+    "weak_label.report": Artifact("weak_label", ".json"),
+    "weak_label.label_model": Artifact("weak_label", ".label_model.npz"),
+    "weak_label.test_probs": Artifact("weak_label", ".test_probs.parquet"),
+    "weak_label.analysis": Artifact("weak_label", ".lf_analysis.csv"),
+    "weak_label.uncovered": Artifact("weak_label", ".uncovered.parquet"),
+    "weak_label.dev_probs": Artifact("weak_label", ".dev_probs.npz"),
+    "augment.frame": Artifact("augment", ".parquet"),
+    "augment.report": Artifact("augment", ".json"),
+    "augment.samples": Artifact("augment", ".samples.csv"),
+    "balance.frame": Artifact("balance", ".parquet"),
+    "balance.report": Artifact("balance", ".json"),
+    # Sharded data stages (flows/scale.py): data/derived/shards/<key>/shard-<index><suffix>.
+    "shards.cleaned": Artifact("shards", ".cleaned.parquet"),
+    "shards.flags": Artifact("shards", ".flags.parquet"),
+    "shards.clean": Artifact("shards", ".clean.parquet"),
+    "shards.votes": Artifact("shards", ".votes.parquet"),
+    "shards.report": Artifact("shards", ".json"),
+}
+
+
+def _declared(name: str) -> Artifact:
+    try:
+        return ARTIFACTS[name]
+    except KeyError:
+        raise ValueError(f"unknown artifact {name!r}; declare it in driftloop.catalog.ARTIFACTS") from None
+
+
+@dataclass(frozen=True)
+class CacheEntry:
+    """The result of ``Catalog.cached``: the key that names the step's artifacts, and whether it was a hit."""
+
+    step: str
+    key: str
+    hit: bool
 
 
 def content_hash(*parts: Any) -> str:
@@ -82,7 +140,9 @@ def read_table(path: Path, data_cfg: DataConfig, raw: bytes | None = None) -> pd
         raise InputError(f"{path.name}: the file is empty; export the data again or remove the file")
     if kind == "parquet":
         try:
-            return pq.read_table(io.BytesIO(raw)).to_pandas()
+            parquet = pq.ParquetFile(io.BytesIO(raw))
+            _refuse_duplicate_columns(parquet.schema_arrow.names, path.name)
+            return parquet.read().to_pandas()
         except (pa.ArrowException, OSError) as err:
             raise InputError(f"{path.name}: not a readable Parquet table ({err}); re-export it as Parquet") from None
     try:
@@ -92,6 +152,8 @@ def read_table(path: Path, data_cfg: DataConfig, raw: bytes | None = None) -> pd
             f"{path.name}: bytes at offset {err.start} are not valid {data_cfg.encoding} ({err.reason}); "
             f"re-save the file as {data_cfg.encoding} or set data.encoding"
         ) from None
+    # A UTF-8 byte-order mark (Excel's "CSV UTF-8") is not part of the first column's name.
+    text = text.removeprefix("\ufeff")
     if "\x00" in text:
         raise InputError(f"{path.name}: holds NUL bytes, so it is not a text table; is it a binary file?")
     if kind == "jsonl":
@@ -104,6 +166,7 @@ def read_table(path: Path, data_cfg: DataConfig, raw: bytes | None = None) -> pd
     try:
         header = next(csv.reader(io.StringIO(text), delimiter=sep))
         names = header if data_cfg.has_header else [str(i) for i in range(len(header))]
+        _refuse_duplicate_columns(names, path.name)
         # pyarrow's reader is strict (a row with too many fields is an error, not a silent shift)
         # and fast; every column is read as a string so nothing is reinterpreted.
         table = pa_csv.read_csv(
@@ -120,9 +183,32 @@ def read_table(path: Path, data_cfg: DataConfig, raw: bytes | None = None) -> pd
     return frame
 
 
+def _short_name(name: str, limit: int = 120) -> str:
+    """``name`` cut to ``limit`` UTF-8 bytes (suffix kept, a hash of the full name added): a 240-byte
+    landed name plus the quarantine prefix and the temp/reason suffixes would pass the 255-byte limit."""
+    if len(name.encode()) <= limit:
+        return name
+    suffix = Path(name).suffix if len(Path(name).suffix.encode()) <= 16 else ""
+    tag = "~" + hashlib.sha256(name.encode()).hexdigest()[:8]
+    head = name.encode()[: limit - len(tag) - len(suffix.encode())].decode("utf-8", "ignore")
+    return head + tag + suffix
+
+
+def _refuse_duplicate_columns(names: list[str], file_name: str) -> None:
+    seen: set[str] = set()
+    repeated = sorted({n for n in names if n in seen or seen.add(n)})
+    if repeated:
+        raise InputError(
+            f"{file_name}: column name(s) {repeated} appear more than once, so it is ambiguous which one to read; "
+            f"rename or drop the repeated columns and export the file again"
+        )
+
+
 def infer_role(path: Path, data_cfg: DataConfig) -> Role:
+    """The role a file's name gives it; patterns match case-insensitively (GOLD_DEV.csv is gold dev)."""
+    name = path.name.lower()
     for role, patterns in data_cfg.role_patterns.items():
-        if any(fnmatch.fnmatch(path.name, pat) for pat in patterns):
+        if any(fnmatch.fnmatchcase(name, pat.lower()) for pat in patterns):
             return role
     return "unlabelled"
 
@@ -140,6 +226,9 @@ class Catalog:
         self.models_dir = self.root / "models"
         self.manifest_path = self.raw_dir / "manifest.json"
         self._lock_path = self.raw_dir / ".manifest.lock"
+        # The watcher's memory of landed files already dealt with (name -> size, mtime, status) and its lock.
+        self.landing_ledger_path = self.root / "data" / "landing.json"
+        self.landing_lock_path = self.root / "data" / ".landing.lock"
 
     @classmethod
     def from_config(cls, cfg: DriftloopConfig) -> Catalog:
@@ -167,8 +256,11 @@ class Catalog:
                 return existing, False
             snapshot_id = sha[:16]
             target = self.raw_dir / f"{snapshot_id}.parquet"
+            # A snapshot file without a manifest record (a process killed right here) is simply
+            # written again: the manifest is the only source of truth, and it changes atomically.
             write_parquet(target, frame.reset_index(drop=True))
             os.chmod(target, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+            failpoint("after-snapshot-write")
             snap = Snapshot(
                 snapshot_id=snapshot_id,
                 sha256=sha,
@@ -179,14 +271,18 @@ class Catalog:
                 ingested_at=datetime.now(UTC).isoformat(timespec="seconds"),
                 path=str(target.relative_to(self.root)),
             )
-            records = [asdict(s) for s in self.snapshots()] + [asdict(snap)]
+            records = [asdict(s) for s in self.snapshots() if s.sha256 != sha] + [asdict(snap)]
             write_json(self.manifest_path, records)
             return snap, True
 
-    def quarantine(self, source: Path, raw: bytes, sha: str, reason: str) -> Path:
-        """Keep a copy of a rejected file's bytes with a reason file; the original stays where it was."""
-        target = self.quarantine_dir / f"{sha[:12]}__{source.name}"
-        if not target.exists():
+    def quarantine(self, source: Path, raw: bytes | None, sha: str, reason: str) -> Path:
+        """Keep a copy of a rejected file's bytes with a reason file; the original stays where it was.
+
+        ``raw=None`` writes the reason only: for a file that was never read (too big, a symlink out of
+        data/incoming/), whose bytes are not ours to copy.
+        """
+        target = self.quarantine_dir / f"{sha[:12]}__{_short_name(source.name)}"
+        if raw is not None and not target.exists():
             write_bytes(target, raw)
         write_json(
             target.with_name(target.name + ".reason.json"),
@@ -200,15 +296,93 @@ class Catalog:
         return target
 
     # ---- derived artifacts ---------------------------------------------------------------
-    def derived_path(self, step: str, key: str, suffix: str = ".parquet") -> Path:
-        return self.derived_dir / step / f"{key}{suffix}"
+    def artifact_path(self, name: str, key: str) -> Path:
+        """Where the derived artifact ``name`` (declared in ``ARTIFACTS``) with cache key ``key`` lives."""
+        artifact = _declared(name)
+        return self.derived_dir / artifact.step / f"{key}{artifact.suffix}"
 
-    def write_derived(self, step: str, key: str, frame: pd.DataFrame) -> Path:
-        return write_parquet(self.derived_path(step, key), frame)
+    def write_artifact(self, name: str, key: str, value: Any) -> Path:
+        """Write one artifact atomically in its declared format."""
+        path = self.artifact_path(name, key)
+        fmt = _declared(name).format
+        if fmt == "parquet":
+            return write_parquet(path, value)
+        if fmt == "json":
+            return write_json(path, value)
+        if fmt == "csv":
+            return write_text(path, value.to_csv(index=False))
+        buffer = io.BytesIO()  # npz: named arrays, e.g. a label model's weights (no pickle)
+        np.savez(buffer, **value)
+        return write_bytes(path, buffer.getvalue())
 
-    def read_derived(self, step: str, key: str) -> pd.DataFrame | None:
-        path = self.derived_path(step, key)
-        return pd.read_parquet(path) if path.exists() else None
+    def read_artifact(self, name: str, key: str) -> Any:
+        """Read one artifact back; a missing one is an error that says how to recover."""
+        path = self.artifact_path(name, key)
+        if not path.exists():
+            raise DriftloopError(
+                f"derived artifact {name!r} ({path}) is missing; it is rebuilt on the next run "
+                f"(or delete {self.derived_dir / _declared(name).step} to rebuild that step from raw data)"
+            )
+        fmt = _declared(name).format
+        if fmt == "parquet":
+            return pd.read_parquet(path)
+        if fmt == "json":
+            return json.loads(path.read_text(encoding="utf-8"))
+        if fmt == "csv":
+            return pd.read_csv(path, keep_default_na=False)
+        with np.load(path, allow_pickle=False) as arrays:
+            return {k: arrays[k] for k in arrays.files}
+
+    def artifact_rows(self, name: str, key: str) -> int:
+        """Row count of a table artifact, from its file metadata (the table itself is not read)."""
+        path = self.artifact_path(name, key)
+        if _declared(name).format == "parquet":
+            return pq.read_metadata(path).num_rows
+        return len(self.read_artifact(name, key))
+
+    def cached(
+        self,
+        step: str,
+        inputs: Sequence[Any],
+        compute: Callable[[], Mapping[str, Any]],
+        *,
+        code: str | Sequence[str],
+        files: Sequence[str | Path] = (),
+    ) -> CacheEntry:
+        """The one cache: run ``compute`` unless ``step``'s artifacts for these inputs and this code exist.
+
+        The key hashes ``inputs`` (artifact keys, snapshot ids, config sections, seeds) and the source of
+        the ``code`` modules with every driftloop module they import (plus ``files``, e.g. an LF module),
+        so editing the code that produces an artifact invalidates it. ``compute`` returns the step's
+        artifacts by declared name; a ``.done`` marker written after all of them makes a half-written
+        entry (a crash mid-write) a miss rather than a corrupt hit.
+        """
+        key = content_hash(step, *inputs, code_fingerprint(code, files))
+        done = self.derived_dir / step / f"{key}.done"
+        if done.exists():
+            return CacheEntry(step, key, hit=True)
+        outputs = compute()
+        for name, value in outputs.items():
+            if _declared(name).step != step:
+                raise ValueError(f"step {step!r} returned artifact {name!r}, which belongs to another step")
+            self.write_artifact(name, key, value)
+        write_text(done, ",".join(sorted(outputs)) + "\n")
+        return CacheEntry(step, key, hit=False)
+
+    # ---- sharded artifacts: one file per shard, so no step holds the whole pool -----------
+    def shard_path(self, name: str, key: str, index: int) -> Path:
+        """Shard ``index`` of the sharded artifact ``name`` (declared in ``ARTIFACTS``) under cache key ``key``."""
+        artifact = _declared(name)
+        return self.derived_dir / artifact.step / key / f"shard-{index:05d}{artifact.suffix}"
+
+    def write_shard(self, name: str, key: str, index: int, frame: pd.DataFrame) -> Path:
+        return write_parquet(self.shard_path(name, key, index), frame)
+
+    def read_shard(self, name: str, key: str, index: int, columns: Sequence[str] | None = None) -> pd.DataFrame:
+        path = self.shard_path(name, key, index)
+        if not path.exists():
+            raise DriftloopError(f"shard {path} is missing; run the sharded stages again (they rebuild it)")
+        return pd.read_parquet(path, columns=list(columns) if columns is not None else None)
 
     # ---- runs ----------------------------------------------------------------------------
     def run_dir(self, run_id: str) -> Path:

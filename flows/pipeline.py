@@ -14,7 +14,8 @@ from prefect import flow
 from driftloop.atomic import write_json
 from driftloop.catalog import Catalog
 from driftloop.config import DriftloopConfig, load_config
-from driftloop.flows import steps
+from driftloop.flows import model_steps, steps
+from driftloop.flows.report import finish_run, run_trigger
 from driftloop.runtime import enable_progress_logging
 
 
@@ -24,12 +25,16 @@ def new_run_id(cfg: DriftloopConfig) -> str:
 
 
 @flow(name="driftloop-pipeline", log_prints=True)
-def pipeline(config_path: str = "configs/sms_spam.yaml", overrides: list[str] | None = None) -> dict[str, Any]:
+def pipeline(
+    config_path: str = "configs/sms_spam.yaml", overrides: list[str] | None = None, trigger: str | None = None
+) -> dict[str, Any]:
     """Run the whole pipeline once on everything ingested so far; return the run summary.
 
     Args:
         config_path: YAML config under configs/.
         overrides: ``a.b=c`` strings applied on top of the file.
+        trigger: what started the run (manual, data, drift, schedule), shown in the report and the index;
+            default: guessed from the Prefect deployment.
     """
     enable_progress_logging()
     cfg = load_config(config_path, overrides or [])
@@ -56,46 +61,63 @@ def pipeline(config_path: str = "configs/sms_spam.yaml", overrides: list[str] | 
     finally:
         summary["duration_s"] = round(time.perf_counter() - started, 2)
         summary["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+        summary["trigger"] = trigger or run_trigger()
         write_json(Path(run_dir) / "summary.json", summary)
+        finish_run(cfg, summary)  # report, index, Prefect artifacts, MLflow: logs a warning, never raises
         print(f"run folder: {run_dir}")
     return summary
 
 
 def _run_stages(cfg: DriftloopConfig, run_id: str, summary: dict[str, Any]) -> None:
-    summary["ingest"] = steps.ingest_task(cfg, run_id)
+    summary["ingest"] = [o.as_dict() for o in steps.ingest_task(cfg, run_id)]
     datasets = steps.load_datasets_task(cfg)
     summary["data"] = {
-        "raw_rows": datasets["unlabelled"]["rows"],
-        "gold_dev_rows": datasets["gold_dev"]["rows"],
-        "gold_test_rows": datasets["gold_test"]["rows"],
-        "snapshots": {role: info["snapshot_ids"] for role, info in datasets.items()},
+        "raw_rows": datasets.unlabelled.rows,
+        "gold_dev_rows": datasets.gold_dev.rows,
+        "gold_test_rows": datasets.gold_test.rows,
+        "snapshots": dict(datasets.snapshots),
     }
-    summary["validation"] = {"raw": steps.validate_raw_task(cfg, run_id, datasets)}
+    raw = steps.validate_raw_task(cfg, run_id, datasets)
+    summary["validation"] = {"raw": {"success": raw.success, "batches": raw.batches}}
 
     cleaned = steps.clean_task(cfg, run_id, datasets)
-    summary["data"].update(clean_rows=cleaned["unlabelled"]["rows"], dropped=cleaned["unlabelled"]["report"]["dropped"])
+    summary["data"].update(
+        clean_rows=cleaned.pool.rows, dropped=cleaned.dropped, drop_examples=cleaned.report.get("examples", {})
+    )
 
     weak = steps.weak_label_task(cfg, run_id, cleaned)
-    summary["weak_labeling"] = {**weak["metrics"], "lf_analysis": weak["lf_analysis"]}
+    summary["weak_labeling"] = {**weak.metrics, "lf_analysis": weak.lf_analysis}
+    # Where this run's derived data lives (catalog.read_artifact(name, key)): for reports and the review queue.
+    summary["artifacts"] = {
+        "clean": cleaned.pool.key,
+        "gold_dev": cleaned.gold_dev.key,
+        "gold_test": cleaned.gold_test.key,
+        "weak_label": weak.key,
+    }
 
-    synthetic_key = None
+    augmented = None
     if cfg.augment.enabled:
         augmented = steps.augment_task(cfg, run_id, weak, cleaned)
-        summary["augmentation"] = {**augmented["report"], "samples": augmented["samples"]}
-        synthetic_key = augmented["key"]
+        summary["augmentation"] = {**augmented.report, "samples": augmented.samples}
 
-    balanced = steps.balance_task(cfg, run_id, weak["key"], synthetic_key)
-    summary["balance"] = {k: v for k, v in balanced.items() if k != "key"}
+    balanced = steps.balance_task(cfg, run_id, weak, augmented, cleaned)
+    summary["balance"] = dict(balanced.report)
+    summary["artifacts"]["balance"] = balanced.train.key
 
-    gate = steps.validate_train_task(cfg, run_id, balanced["key"])
-    summary["validation"].update(success=gate["success"], data_docs=gate["data_docs"], train=gate)
+    gate = steps.validate_train_task(cfg, run_id, balanced)
+    summary["validation"].update(success=gate.success, data_docs=gate.data_docs, train=gate.summary())
     if not cfg.train.enabled:
         return
 
-    result = steps.fine_tune_task(
-        cfg, run_id, balanced["key"], cleaned["gold_dev"]["key"], balanced.get("class_weights")
-    )
+    result = model_steps.fine_tune_task(cfg, run_id, balanced, cleaned)
     summary["training"] = result.summary()
-    evaluation = steps.evaluate_task(cfg, run_id, result, cleaned["gold_test"]["key"], weak["test_probs_key"])
+    if cfg.self_train.enabled:
+        self_trained = model_steps.self_train_task(cfg, run_id, result, balanced, cleaned, weak)
+        summary["self_training"] = {"rounds": self_trained.rounds, "kept_round": self_trained.kept_round}
+        result = self_trained.result
+    evaluation = model_steps.evaluate_task(cfg, run_id, result, cleaned, weak)
     summary["evaluation"] = {**evaluation.summary(), "plots": evaluation.plots}
-    summary["promotion"] = steps.promote_task(cfg, run_id, result, evaluation, summary["data"]["snapshots"])
+    comparison = model_steps.compare_task(cfg, run_id, result, cleaned)
+    summary["evaluation"]["test_sets"] = comparison["test_sets"]
+    summary["promotion"] = model_steps.promote_task(cfg, run_id, result, evaluation, datasets, comparison).summary()
+    summary["promotion"].update({k: comparison[k] for k in ("champion_now", "significance") if k in comparison})

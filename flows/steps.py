@@ -1,122 +1,98 @@
-"""Prefect tasks: each loads its inputs from the catalog, calls one pure step in ``tasks/``,
-saves the output through the catalog and publishes a Prefect artifact.
+"""The data stages as Prefect tasks: each loads its inputs from the catalog, calls one pure step in
+``tasks/`` through ``Catalog.cached``, and returns a typed record (``flows.contracts``).
 
-Tasks hand each other artifact keys (content hashes), never DataFrames, so a retried or
-re-run task finds its inputs on disk and an unchanged step is a cache hit.
+``Catalog.cached`` keys every output on its inputs, its config and the source of the code that
+computes it, so an unchanged stage is a cache hit and an edited step recomputes.
+The model stages (fine-tune, evaluate, promote) live in ``flows.model_steps``.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
-from prefect import get_run_logger, task
-from prefect.artifacts import create_markdown_artifact, create_table_artifact
-from prefect.cache_policies import NO_CACHE
+from prefect import task
 
-from driftloop.atomic import atomic_path, write_json
-from driftloop.catalog import Catalog, content_hash
+from driftloop.atomic import atomic_path, write_json, write_text
+from driftloop.catalog import Catalog
 from driftloop.config import DriftloopConfig
-from driftloop.flows.ingestion import ingest_paths, load_role
+from driftloop.errors import InputError
+from driftloop.flows.contracts import (
+    Augmented,
+    Balanced,
+    Cleaned,
+    Datasets,
+    RawValidation,
+    Table,
+    TrainGate,
+    WeakLabels,
+)
+from driftloop.flows.ingestion import IngestOutcome, ingest_paths, load_role
+from driftloop.flows.publish import logger, publish_markdown, publish_table
+from driftloop.tasks.evaluate import plot_reliability
 from driftloop.tasks.plots import balance_figure, lf_figure, save_figure
 
-if TYPE_CHECKING:
-    from driftloop.tasks.evaluate import EvaluationResult
-    from driftloop.tasks.train import TrainResult
-
-CODE_VERSION = "1"
+ROLES = ("unlabelled", "gold_dev", "gold_test")
+OPTIONAL_ROLES = ("reviewed",)
 
 
-def _logger() -> logging.Logger | logging.LoggerAdapter:
-    try:
-        return get_run_logger()
-    except Exception:  # called outside a flow run (task.fn in unit tests)
-        return logging.getLogger("driftloop")
-
-
-def _artifact_key(run_id: str, stage: str) -> str:
-    return f"{stage}-{run_id}".lower().replace("_", "-").replace(":", "-")
-
-
-def _publish_table(run_id: str, stage: str, rows: list[dict[str, Any]], description: str) -> None:
-    try:
-        create_table_artifact(key=_artifact_key(run_id, stage), table=rows, description=description)
-    except Exception as err:  # artifacts are a convenience; never fail a step over one
-        _logger().warning("could not publish %s artifact: %s", stage, err)
-
-
-def _publish_markdown(run_id: str, stage: str, markdown: str, description: str) -> None:
-    try:
-        create_markdown_artifact(key=_artifact_key(run_id, stage), markdown=markdown, description=description)
-    except Exception as err:
-        _logger().warning("could not publish %s artifact: %s", stage, err)
-
-
-def _report_path(catalog: Catalog, step: str, key: str) -> Path:
-    return catalog.derived_path(step, key, suffix=".json")
-
-
-def _cached(catalog: Catalog, step: str, key: str) -> tuple[pd.DataFrame, dict] | None:
-    frame = catalog.read_derived(step, key)
-    report = _report_path(catalog, step, key)
-    if frame is None or not report.exists():
-        return None
-    return frame, json.loads(report.read_text(encoding="utf-8"))
-
-
-def _save(catalog: Catalog, step: str, key: str, frame: pd.DataFrame, report: dict) -> None:
-    catalog.write_derived(step, key, frame)
-    write_json(_report_path(catalog, step, key), report)
+def _table(catalog: Catalog, artifact: str, key: str) -> Table:
+    frame_rows = catalog.artifact_rows(artifact, key)
+    return Table(artifact, key, frame_rows)
 
 
 @task(name="ingest", retries=2, retry_delay_seconds=2, persist_result=True)
-def ingest_task(cfg: DriftloopConfig, run_id: str) -> list[dict]:
+def ingest_task(cfg: DriftloopConfig, run_id: str) -> list[IngestOutcome]:
     """Snapshot every new file in data/incoming/; quarantine unusable ones."""
-    catalog = Catalog.from_config(cfg)
-    outcomes = [o.as_dict() for o in ingest_paths(catalog, cfg)]
-    log = _logger()
+    outcomes = ingest_paths(Catalog.from_config(cfg), cfg)
+    log = logger()
     for o in outcomes:
-        if o["reason"]:
-            log.warning("%s %s: %s", o["status"], o["source"], o["reason"])
+        if o.reason:
+            log.warning("%s %s: %s", o.status, o.source, o.reason)
         else:
-            log.info(
-                "%s %s -> snapshot %s (%s rows, %s)", o["status"], o["source"], o["snapshot_id"], o["rows"], o["role"]
-            )
-    _publish_table(run_id, "ingest", outcomes, "Incoming files and what became of them")
+            log.info("%s %s -> snapshot %s (%s rows, %s)", o.status, o.source, o.snapshot_id, o.rows, o.role)
+    publish_table(run_id, "ingest", [o.as_dict() for o in outcomes], "Incoming files and what became of them")
     return outcomes
 
 
 @task(name="load-datasets", retries=2, retry_delay_seconds=2, persist_result=True)
-def load_datasets_task(cfg: DriftloopConfig) -> dict:
+def load_datasets_task(cfg: DriftloopConfig) -> Datasets:
     """Gather the snapshots of each role into canonical frames; fail clearly if a role is missing."""
     catalog = Catalog.from_config(cfg)
-    out: dict[str, Any] = {}
-    for role in ("unlabelled", "gold_dev", "gold_test"):
-        frame, snapshot_ids = load_role(catalog, cfg, role)
-        if frame.empty:
-            raise RuntimeError(
+    tables: dict[str, Table] = {}
+    snapshots: dict[str, list[str]] = {}
+    for role in (*ROLES, *OPTIONAL_ROLES):
+        snapshot_ids = [s.snapshot_id for s in catalog.snapshots(role)]
+        if not snapshot_ids:
+            if role in OPTIONAL_ROLES:
+                continue
+            raise InputError(
                 f"no {role} data has been ingested; drop a file into {catalog.incoming_dir} "
                 f"(gold files match {cfg.data.role_patterns}) or run `driftloop demo-data`"
             )
-        key = content_hash("load", role, snapshot_ids, cfg.section_hash("data"))
-        catalog.write_derived("load", key, frame)
-        out[role] = {"key": key, "rows": len(frame), "snapshot_ids": snapshot_ids}
-    return out
+        entry = catalog.cached(
+            "load",
+            [role, snapshot_ids, cfg.section_hash("data")],
+            lambda role=role: {"load.frame": load_role(catalog, cfg, role)[0]},
+            code="driftloop.flows.ingestion",
+        )
+        tables[role] = _table(catalog, "load.frame", entry.key)
+        snapshots[role] = snapshot_ids
+    return Datasets(**tables, snapshots=snapshots)
 
 
 @task(name="validate-raw", persist_result=True)
-def validate_raw_task(cfg: DriftloopConfig, run_id: str, datasets: dict) -> dict:
+def validate_raw_task(cfg: DriftloopConfig, run_id: str, datasets: Datasets) -> RawValidation:
     """Run the raw-batch suite on every snapshot of this run; a critical failure stops the run."""
     from driftloop.tasks.validate import failure_from_report, suite_parameters, validate
 
     catalog = Catalog.from_config(cfg)
     params = suite_parameters(cfg, "raw")
     results = []
-    for role, info in datasets.items():
-        frame = catalog.read_derived("load", info["key"])
+    for role, table in datasets.tables().items():
+        frame = catalog.read_artifact(table.artifact, table.key)
         for snapshot_id, batch in frame.groupby("snapshot_id", sort=False):
             report = validate(
                 batch.reset_index(drop=True),
@@ -138,91 +114,136 @@ def validate_raw_task(cfg: DriftloopConfig, run_id: str, datasets: dict) -> dict
             )
             if not report.success:
                 raise failure_from_report(report, subject=f"raw batch {snapshot_id} ({role})")
-    _publish_table(run_id, "validate-raw", results, "Great Expectations raw-batch suite, one row per snapshot")
-    return {"success": True, "batches": results}
+    publish_table(run_id, "validate-raw", results, "Great Expectations raw-batch suite, one row per snapshot")
+    return RawValidation(success=True, batches=results)
 
 
 @task(name="clean", persist_result=True)
-def clean_task(cfg: DriftloopConfig, run_id: str, datasets: dict) -> dict:
-    """Clean the pool (with dedup and gold-overlap removal) and normalise the gold sets."""
-    from driftloop.tasks.clean import clean, normalize_texts
+def clean_task(cfg: DriftloopConfig, run_id: str, datasets: Datasets) -> Cleaned:
+    """Clean the pool shard by shard (dedup and gold-overlap removal pool-wide) and normalise the gold sets.
+
+    Each shard of a raw snapshot is cleaned and LF-voted once and cached (``flows/scale.py``): a retrain
+    after a new batch processes that batch's shards and settles the duplicates of its rows only.
+    """
+    from driftloop.flows.scale import clean_pool
+    from driftloop.tasks.clean import normalize_texts
 
     catalog = Catalog.from_config(cfg)
     section = cfg.section_hash("clean")
-    out: dict[str, Any] = {}
-    dev = catalog.read_derived("load", datasets["gold_dev"]["key"])
-    test = catalog.read_derived("load", datasets["gold_test"]["key"])
-    for role, gold in (("gold_dev", dev), ("gold_test", test)):
-        key = content_hash("clean", datasets[role]["key"], section, CODE_VERSION)
-        normalised = gold.assign(text=normalize_texts(gold["text"], cfg.clean))
-        catalog.write_derived("clean", key, normalised)
-        out[role] = {"key": key, "rows": len(normalised)}
-    key = content_hash(
-        "clean",
-        datasets["unlabelled"]["key"],
-        datasets["gold_dev"]["key"],
-        datasets["gold_test"]["key"],
-        section,
-        CODE_VERSION,
+    code = "driftloop.tasks.clean"
+    gold: dict[str, Table] = {}
+    labelled = {r: t for r, t in datasets.tables().items() if r != "unlabelled"}
+    for role, source in labelled.items():
+
+        def normalise(source: Table = source) -> dict[str, pd.DataFrame]:
+            frame = catalog.read_artifact(source.artifact, source.key)
+            return {"clean.frame": frame.assign(text=normalize_texts(frame["text"], cfg.clean))}
+
+        entry = catalog.cached("clean", [role, source.key, section], normalise, code=code)
+        gold[role] = _table(catalog, "clean.frame", entry.key)
+
+    reference = [
+        text
+        for r in ("gold_dev", "gold_test")
+        for text in catalog.read_artifact("load.frame", getattr(datasets, r).key)["text"]
+    ]
+    entry = clean_pool(cfg, datasets.snapshots["unlabelled"], reference, base_dir=Path.cwd())
+    computed = entry.stages.computed
+    logger().info(
+        "pool shards: %s of %s cleaned now, LF votes of %s computed now (the rest cached); duplicates: %s",
+        computed["clean"]["misses"],
+        entry.stages.shards,
+        computed["votes"]["misses"],
+        computed["pool"],  # hit, extended (only the new rows settled) or full
     )
-    cached = _cached(catalog, "clean", key)
-    if cached is None:
-        pool = catalog.read_derived("load", datasets["unlabelled"]["key"])
-        reference = pd.concat([dev["text"], test["text"]], ignore_index=True)
-        result = clean(pool, cfg.clean, reference_texts=reference)
-        report = {**result.report, "dropped": result.dropped}
-        _save(catalog, "clean", key, result.frame, report)
-    else:
-        report = cached[1]
-    out["unlabelled"] = {"key": key, "rows": report["rows_out"], "report": report}
-    _logger().info("cleaned pool: %s -> %s rows; dropped %s", report["rows_in"], report["rows_out"], report["dropped"])
-    _publish_table(
+    report = dict(entry.report)
+    logger().info(
+        "cleaned pool: %s -> %s rows; dropped %s%s",
+        report["rows_in"],
+        report["rows_out"],
+        report["dropped"],
+        " (cached)" if entry.hit else "",
+    )
+    publish_table(
         run_id,
         "clean",
         [{"rule": k, "dropped": v} for k, v in report["dropped"].items()],
         f"Cleaning drops by rule ({report['rows_in']} rows in, {report['rows_out']} out)",
     )
-    return out
+    pool = Table("clean.frame", entry.key, report["rows_out"])
+    return Cleaned(
+        pool=pool, gold_dev=gold["gold_dev"], gold_test=gold["gold_test"], report=report, reviewed=gold.get("reviewed")
+    )
 
 
 @task(name="weak-label", persist_result=True)
-def weak_label_task(cfg: DriftloopConfig, run_id: str, cleaned: dict) -> dict:
+def weak_label_task(cfg: DriftloopConfig, run_id: str, cleaned: Cleaned) -> WeakLabels:
     """Apply the labeling functions, fit the label model, keep the rows it can label."""
+    from driftloop.flows.scale import pool_votes
+    from driftloop.tasks.aggregate import aggregator_arrays
+    from driftloop.tasks.lf import lf_module_file
     from driftloop.tasks.weak_label import load_lfs, weak_label
 
     catalog = Catalog.from_config(cfg)
     lfs = load_lfs(cfg.weak_label.lf_module, cfg.data.labels, base_dir=Path.cwd())
-    lf_source = _lf_source_hash(cfg.weak_label.lf_module)
-    key = content_hash(
+
+    def compute() -> dict[str, object]:
+        pool = catalog.read_artifact(cleaned.pool.artifact, cleaned.pool.key)
+        dev = catalog.read_artifact(cleaned.gold_dev.artifact, cleaned.gold_dev.key)
+        test = catalog.read_artifact(cleaned.gold_test.artifact, cleaned.gold_test.key)
+        reviewed = catalog.read_artifact(cleaned.reviewed.artifact, cleaned.reviewed.key) if cleaned.reviewed else None
+        # The LF votes cached per shard by the clean stage: only new shards (or an edited LF module) applied the LFs.
+        names = [getattr(lf, "name", f"lf_{j}") for j, lf in enumerate(lfs)]
+        votes = pool_votes(cfg, cleaned.report, pool["row_id"], names, base_dir=Path.cwd())
+        result = weak_label(
+            pool,
+            dev,
+            lfs,
+            cfg.weak_label,
+            cfg.data.labels,
+            seed=cfg.project.seed,
+            gate_min_confidence=cfg.validation.min_label_confidence,
+            reviewed=reviewed,
+            pool_votes=votes,
+        )
+        # The label model's own gold-test predictions: evaluation reports it beside the end model.
+        test_probs = result.predict_proba(test["text"])
+        return {
+            "weak_label.frame": result.frame,
+            "weak_label.report": {
+                **result.metrics,
+                "confidence_histogram": _histogram(result.frame["label_confidence"]),
+            },
+            # The weak labeler in use (calibrated), for augmentation's label check; saved as arrays, not pickled.
+            "weak_label.label_model": aggregator_arrays(result.aggregator),
+            "weak_label.test_probs": pd.DataFrame(
+                {"row_id": test["row_id"], "label_probs": list(map(list, test_probs))}
+            ),
+            "weak_label.analysis": result.analysis.reset_index().rename(columns={"index": "lf"}),
+            "weak_label.uncovered": result.uncovered,  # self-training's pool: the rows no LF voted on
+            "weak_label.dev_probs": {"probs": result.dev_probs, "targets": result.dev_targets},
+        }
+
+    inputs = [cleaned.pool.key, cleaned.gold_dev.key, cleaned.gold_test.key]
+    inputs.append(cleaned.reviewed.key if cleaned.reviewed else None)
+    entry = catalog.cached(
         "weak_label",
-        cleaned["unlabelled"]["key"],
-        cleaned["gold_dev"]["key"],
-        cfg.section_hash("weak_label", "data"),
-        cfg.project.seed,
-        lf_source,
-        CODE_VERSION,
+        [*inputs, cfg.section_hash("weak_label", "data", "validation"), cfg.project.seed],
+        compute,
+        code="driftloop.tasks.weak_label",
+        files=[lf_module_file(cfg.weak_label.lf_module, base_dir=Path.cwd())],
     )
-    pool = catalog.read_derived("clean", cleaned["unlabelled"]["key"])
-    dev = catalog.read_derived("clean", cleaned["gold_dev"]["key"])
-    test = catalog.read_derived("clean", cleaned["gold_test"]["key"])
-    result = weak_label(pool, dev, lfs, cfg.weak_label, cfg.data.labels, seed=cfg.project.seed)
-    metrics = dict(result.metrics)
-    _save(catalog, "weak_label", key, result.frame, metrics)
-    # The label model's own test predictions: evaluation reports it beside the end model.
-    with atomic_path(_label_model_path(catalog, key)) as tmp:  # augmentation's label check reuses it
-        result.label_model.save(str(tmp))
-    test_probs = result.predict_proba(test["text"])
-    catalog.write_derived(
-        "weak_label",
-        f"{key}.test_probs",
-        pd.DataFrame({"row_id": test["row_id"], "label_probs": list(map(list, test_probs))}),
-    )
+    metrics = catalog.read_artifact("weak_label.report", entry.key)
+    analysis = catalog.read_artifact("weak_label.analysis", entry.key)
     run_dir = catalog.run_dir(run_id)
-    analysis = result.analysis.reset_index().rename(columns={"index": "lf"})
-    with atomic_path(run_dir / "lf_analysis.csv") as tmp:
-        analysis.to_csv(tmp, index=False)
+    write_text(run_dir / "lf_analysis.csv", analysis.to_csv(index=False))
     save_figure(lf_figure(analysis), run_dir / "lf_analysis.png")
-    _logger().info(
+    dev_probs = catalog.read_artifact("weak_label.dev_probs", entry.key)
+    if len(dev_probs["targets"]):
+        plot_reliability(
+            dev_probs["probs"], dev_probs["targets"], cfg.evaluate.ece_bins, run_dir / "weak_label_reliability.png"
+        )
+    logger().info(
         "weak labels: %s LFs, coverage %.3f, label model dev acc %.3f vs majority vote %.3f, %s rows abstained",
         metrics["n_lfs"],
         metrics["coverage"],
@@ -230,165 +251,72 @@ def weak_label_task(cfg: DriftloopConfig, run_id: str, cleaned: dict) -> dict:
         metrics["majority_vote_dev_accuracy"],
         metrics["abstained_rows"],
     )
-    _publish_table(
+    publish_table(
         run_id,
         "lf-analysis",
         json.loads(analysis.to_json(orient="records")),
         "Labeling-function analysis: coverage, overlaps, conflicts, dev accuracy",
     )
-    return {
-        "key": key,
-        "metrics": metrics,
-        "test_probs_key": f"{key}.test_probs",
-        "lf_analysis": str(run_dir / "lf_analysis.csv"),
-    }
-
-
-def _label_model_path(catalog: Catalog, weak_key: str) -> Path:
-    return catalog.derived_path("weak_label", weak_key, suffix=".label_model.pkl")
-
-
-def _lf_source_hash(spec: str) -> str:
-    """Hash of the LF module's source, so editing an LF invalidates cached labels."""
-    import importlib.util
-
-    path = Path(spec)
-    if not path.suffix == ".py":
-        found = importlib.util.find_spec(spec)
-        path = Path(found.origin) if found and found.origin else path
-    return content_hash(path.read_text(encoding="utf-8")) if path.is_file() else "unknown"
-
-
-@task(name="balance", persist_result=True)
-def balance_task(cfg: DriftloopConfig, run_id: str, labelled_key: str, synthetic_key: str | None) -> dict:
-    """Even out the classes of weak-labelled (plus any synthetic) rows."""
-    from driftloop.tasks.balance import balance
-
-    catalog = Catalog.from_config(cfg)
-    frame = catalog.read_derived("weak_label", labelled_key).assign(is_synthetic=False)
-    if synthetic_key is not None:
-        frame = pd.concat([frame, catalog.read_derived("augment", synthetic_key)], ignore_index=True)
-    result = balance(frame, cfg.balance, cfg.data.labels, seed=cfg.project.seed)
-    key = content_hash(
-        "balance", labelled_key, synthetic_key, cfg.section_hash("balance"), cfg.project.seed, CODE_VERSION
+    return WeakLabels(
+        labelled=_table(catalog, "weak_label.frame", entry.key),
+        metrics=metrics,
+        lf_analysis=str(run_dir / "lf_analysis.csv"),
     )
-    _save(catalog, "balance", key, result.frame, result.report)
-    save_figure(
-        balance_figure(result.before, result.after, cfg.balance.strategy), catalog.run_dir(run_id) / "balance.png"
-    )
-    _logger().info("balance (%s): %s -> %s", cfg.balance.strategy, result.before, result.after)
-    _publish_table(
-        run_id,
-        "balance",
-        [{"label": k, "before": result.before[k], "after": result.after[k]} for k in cfg.data.labels],
-        f"Per-class counts before and after balancing ({cfg.balance.strategy})",
-    )
-    return {"key": key, **result.report}
 
 
-@task(name="validate-train", persist_result=True)
-def validate_train_task(cfg: DriftloopConfig, run_id: str, train_key: str) -> dict:
-    """Run the training-set suite; a failed critical expectation stops the run."""
-    from driftloop.tasks.validate import failure_from_report, format_failures, suite_parameters, validate
-
-    catalog = Catalog.from_config(cfg)
-    # Oversampled repeats share a row_id; the suite's duplicate check counts distinct rows only.
-    frame = catalog.read_derived("balance", train_key)
-    report = validate(
-        frame,
-        cfg.validation.train_suite,
-        suite_parameters(cfg, "train"),
-        gx_root=catalog.root,
-        run_name=f"{run_id}-train",
-        build_data_docs=cfg.validation.build_data_docs,
-    )
-    summary = {
-        "success": report.success,
-        "critical_failures": report.critical_failures,
-        "warnings": report.warnings,
-        "statistics": report.statistics,
-        "data_docs": str(report.data_docs) if report.data_docs else None,
-    }
-    write_json(catalog.run_dir(run_id) / "validation_train.json", {**summary, "results": report.results})
-    lines = [f"**Training set gate: {'PASSED' if report.success else 'FAILED'}**", ""]
-    if not report.success or report.warnings:
-        lines += ["```", format_failures(report), "```"]
-    if report.data_docs:
-        lines.append(f"\nData Docs: `{report.data_docs}`")
-    _publish_markdown(run_id, "validate-train", "\n".join(lines), "Great Expectations training-set gate")
-    if not report.success:
-        raise failure_from_report(report, subject="training set")
-    return summary
+def _histogram(values: pd.Series, bins: int = 20) -> dict[str, list]:
+    """Counts of weak-label confidences in equal bins over [0, 1], for the report's histogram."""
+    counts, edges = np.histogram(values.to_numpy(dtype=float), bins=bins, range=(0.0, 1.0))
+    return {"edges": [round(float(e), 4) for e in edges], "counts": counts.tolist()}
 
 
 @task(name="augment", persist_result=True)
-def augment_task(cfg: DriftloopConfig, run_id: str, weak: dict, cleaned: dict) -> dict:
+def augment_task(cfg: DriftloopConfig, run_id: str, weak: WeakLabels, cleaned: Cleaned) -> Augmented:
     """Rewrite minority-class rows (back-translation, paraphrase, EDA) and keep the ones that pass the filter."""
+    from driftloop.tasks.aggregate import aggregator_from_arrays
     from driftloop.tasks.augment import assert_no_synthetic, augment
+    from driftloop.tasks.weak_label import label_checker, load_lfs
 
     catalog = Catalog.from_config(cfg)
-    key = content_hash(
-        "augment",
-        weak["key"],
-        cleaned["gold_dev"]["key"],
-        cleaned["gold_test"]["key"],
-        cfg.section_hash("augment", "data"),
-        cfg.project.seed,
-        CODE_VERSION,
-    )
-    samples_path = catalog.derived_path("augment", key, suffix=".samples.csv")
-    cached = _cached(catalog, "augment", key)
-    if cached is not None and samples_path.exists():
-        frame, report = cached
-    else:
-        pool = catalog.read_derived("weak_label", weak["key"])
-        dev = catalog.read_derived("clean", cleaned["gold_dev"]["key"])
-        test = catalog.read_derived("clean", cleaned["gold_test"]["key"])
+
+    def compute() -> dict[str, object]:
+        pool = catalog.read_artifact(weak.labelled.artifact, weak.labelled.key)
+        dev = catalog.read_artifact(cleaned.gold_dev.artifact, cleaned.gold_dev.key)
+        test = catalog.read_artifact(cleaned.gold_test.artifact, cleaned.gold_test.key)
         assert_no_synthetic(dev, "gold_dev")
         assert_no_synthetic(test, "gold_test")
+        lfs = load_lfs(cfg.weak_label.lf_module, cfg.data.labels, base_dir=Path.cwd())
+        labeler = aggregator_from_arrays(catalog.read_artifact("weak_label.label_model", weak.key))
         result = augment(
             pool,
             cfg.augment,
             cfg.data.labels,
             seed=cfg.project.seed,
-            label_check=_label_check(cfg, catalog, weak["key"]),
+            label_check=label_checker(lfs, labeler),
             existing_texts=pd.concat([dev["text"], test["text"]]).tolist(),
         )
-        frame, report = result.frame, result.report
-        with atomic_path(samples_path) as tmp:
-            result.samples.to_csv(tmp, index=False)
-        _save(catalog, "augment", key, frame, report)
-    run_dir = catalog.run_dir(run_id)
-    with atomic_path(run_dir / "augmentation_samples.csv") as tmp:
-        tmp.write_bytes(samples_path.read_bytes())
-    _publish_markdown(
+        return {"augment.frame": result.frame, "augment.report": result.report, "augment.samples": result.samples}
+
+    inputs = [weak.key, cleaned.gold_dev.key, cleaned.gold_test.key]
+    entry = catalog.cached(
+        "augment",
+        [*inputs, cfg.section_hash("augment", "data"), cfg.project.seed],
+        compute,
+        code="driftloop.tasks.augment",
+    )
+    report = catalog.read_artifact("augment.report", entry.key)
+    samples = catalog.read_artifact("augment.samples", entry.key)
+    samples_path = catalog.run_dir(run_id) / "augmentation_samples.csv"
+    with atomic_path(samples_path) as tmp:
+        tmp.write_bytes(catalog.artifact_path("augment.samples", entry.key).read_bytes())
+    publish_markdown(
         run_id,
         "augment",
-        _augment_markdown(report, pd.read_csv(samples_path, keep_default_na=False)),
+        _augment_markdown(report, samples),
         "Augmentation: counts per method, class and rejection reason; sample pairs",
     )
-    return {"key": key if len(frame) else None, "report": report, "samples": str(run_dir / "augmentation_samples.csv")}
-
-
-def _label_check(cfg: DriftloopConfig, catalog: Catalog, weak_key: str):
-    """texts -> the label model's class index, or -1 where every LF abstains (no evidence either way)."""
-    import numpy as np
-    from snorkel.labeling.model import LabelModel
-
-    from driftloop.tasks.weak_label import load_lfs, predict_proba
-
-    lfs = load_lfs(cfg.weak_label.lf_module, cfg.data.labels, base_dir=Path.cwd())
-    label_model = LabelModel(cardinality=len(cfg.data.labels), verbose=False)
-    label_model.load(str(_label_model_path(catalog, weak_key)))
-
-    def check(texts: list[str]) -> np.ndarray:
-        probs = predict_proba(pd.Series(texts, dtype=object), lfs, label_model)
-        out = np.full(len(texts), -1)
-        covered = ~np.isnan(probs).any(axis=1)
-        out[covered] = probs[covered].argmax(axis=1)
-        return out
-
-    return check
+    synthetic = _table(catalog, "augment.frame", entry.key)
+    return Augmented(synthetic=synthetic if synthetic.rows else None, report=report, samples=str(samples_path))
 
 
 def _augment_markdown(report: dict, samples: pd.DataFrame, per_verdict: int = 8) -> str:
@@ -407,7 +335,10 @@ def _augment_markdown(report: dict, samples: pd.DataFrame, per_verdict: int = 8)
         "| verdict | method | source | candidate | similarity | reason |",
         "|---|---|---|---|---|---|",
     ]
-    cell = lambda s: str(s).replace("|", "\\|").replace("\n", " ")[:160]  # noqa: E731
+
+    def cell(value: object) -> str:
+        return str(value).replace("|", "\\|").replace("\n", " ")[:160]
+
     for verdict in ("accepted", "rejected"):
         for row in samples[samples["verdict"] == verdict].head(per_verdict).itertuples():
             lines.append(
@@ -417,119 +348,77 @@ def _augment_markdown(report: dict, samples: pd.DataFrame, per_verdict: int = 8)
     return "\n".join(lines)
 
 
-# The model stages hand a TrainResult (a model in memory) from task to task: nothing to persist or hash.
-@task(name="fine-tune", cache_policy=NO_CACHE, persist_result=False)
-def fine_tune_task(
-    cfg: DriftloopConfig, run_id: str, train_key: str, dev_key: str, class_weights: dict[str, float] | None
-) -> TrainResult:
-    """Fine-tune the configured model on the validated training set; early-stop on gold dev macro-F1."""
-    from driftloop.tasks.train import train
+@task(name="balance", persist_result=True)
+def balance_task(
+    cfg: DriftloopConfig, run_id: str, weak: WeakLabels, augmented: Augmented | None, cleaned: Cleaned
+) -> Balanced:
+    """Even out the classes of weak-labelled (plus any synthetic and human-reviewed) rows."""
+    from driftloop.tasks.balance import as_clean_labels, balance, replay
+    from driftloop.tasks.registry import Registry
 
     catalog = Catalog.from_config(cfg)
-    result = train(
-        catalog.read_derived("balance", train_key),
-        catalog.read_derived("clean", dev_key),
-        cfg.data.labels,
-        cfg.train,
-        seed=cfg.project.seed,
-        class_weights=class_weights,
-        checkpoint_dir=catalog.derived_dir / "train_checkpoints",
-    )
-    write_json(catalog.run_dir(run_id) / "training_history.json", result.history)
-    _publish_table(
+    synthetic = augmented.synthetic if augmented is not None else None
+    reviewed = cleaned.reviewed
+    champion = Registry(catalog.models_dir).champion()
+    reference = sorted(champion.data_snapshots.get("train", [])) if champion else []  # what replay protects
+
+    def compute() -> dict[str, object]:
+        frame = catalog.read_artifact(weak.labelled.artifact, weak.key).assign(is_synthetic=False)
+        if reviewed is not None:  # people's labels replace the weak label of the same text, at full confidence
+            rows = catalog.read_artifact(reviewed.artifact, reviewed.key)
+            frame = pd.concat([frame[~frame["text"].isin(rows["text"])], as_clean_labels(rows, cfg.data.labels)])
+        frame, replayed = replay(frame, set(reference), cfg.balance.max_new_share, seed=cfg.project.seed)
+        if synthetic is not None:
+            extra = catalog.read_artifact(synthetic.artifact, synthetic.key)
+            frame = pd.concat([frame, extra], ignore_index=True)
+        result = balance(frame, cfg.balance, cfg.data.labels, seed=cfg.project.seed)
+        return {"balance.frame": result.frame, "balance.report": {**result.report, "replay": replayed}}
+
+    inputs = [weak.key, synthetic.key if synthetic else None, reviewed.key if reviewed else None, reference]
+    inputs += [cfg.section_hash("balance", "data"), cfg.project.seed]
+    entry = catalog.cached("balance", inputs, compute, code="driftloop.tasks.balance")
+    report = catalog.read_artifact("balance.report", entry.key)
+    before, after = report["before"], report["after"]
+    save_figure(balance_figure(before, after, cfg.balance.strategy), catalog.run_dir(run_id) / "balance.png")
+    logger().info("balance (%s): %s -> %s", cfg.balance.strategy, before, after)
+    publish_table(
         run_id,
-        "fine-tune",
-        [{k: v for k, v in result.summary().items() if not isinstance(v, dict)}],
-        f"Fine-tuning {result.model} ({result.method})",
+        "balance",
+        [{"label": k, "before": before[k], "after": after[k]} for k in cfg.data.labels],
+        f"Per-class counts before and after balancing ({cfg.balance.strategy})",
     )
-    return result
+    return Balanced(train=_table(catalog, "balance.frame", entry.key), report=report)
 
 
-@task(name="evaluate", cache_policy=NO_CACHE, persist_result=False)
-def evaluate_task(
-    cfg: DriftloopConfig, run_id: str, result: TrainResult, test_key: str, label_model_probs_key: str
-) -> EvaluationResult:
-    """Score the model, the label model and a majority baseline on the gold test set (never synthetic rows)."""
-    import numpy as np
-
-    from driftloop.tasks.augment import assert_no_synthetic
-    from driftloop.tasks.evaluate import evaluate
+@task(name="validate-train", persist_result=True)
+def validate_train_task(cfg: DriftloopConfig, run_id: str, balanced: Balanced) -> TrainGate:
+    """Run the training-set suite; a failed critical expectation stops the run."""
+    from driftloop.tasks.validate import failure_from_report, format_failures, suite_parameters, validate
 
     catalog = Catalog.from_config(cfg)
-    test = catalog.read_derived("clean", test_key)
-    assert_no_synthetic(test, "gold_test")
-    lm = catalog.read_derived("weak_label", label_model_probs_key)
-    lm_probs = np.array(lm.set_index("row_id").loc[test["row_id"], "label_probs"].tolist(), dtype=float)
-    probs = result.classifier.predict_proba(test["text"].tolist(), batch_size=cfg.train.eval_batch_size)
-    evaluation = evaluate(
-        test, cfg.data.labels, probs, cfg.evaluate, label_model_probs=lm_probs, plots_dir=catalog.run_dir(run_id)
+    # Oversampled repeats share a row_id; the suite's duplicate check counts distinct rows only.
+    report = validate(
+        catalog.read_artifact(balanced.train.artifact, balanced.train.key),
+        cfg.validation.train_suite,
+        suite_parameters(cfg, "train"),
+        gx_root=catalog.root,
+        run_name=f"{run_id}-train",
+        build_data_docs=cfg.validation.build_data_docs,
     )
-    rows = [{"predictor": "fine-tuned model", "accuracy": evaluation.accuracy, "macro_f1": evaluation.macro_f1}]
-    if evaluation.label_model is not None:
-        rows.append(
-            {
-                "predictor": "label model",
-                "accuracy": evaluation.label_model["accuracy"],
-                "macro_f1": evaluation.label_model["macro_f1"],
-            }
-        )
-    rows.append(
-        {
-            "predictor": "majority class",
-            "accuracy": evaluation.majority_baseline["accuracy"],
-            "macro_f1": evaluation.majority_baseline["macro_f1"],
-        }
+    gate = TrainGate(
+        success=report.success,
+        critical_failures=report.critical_failures,
+        warnings=report.warnings,
+        statistics=report.statistics,
+        data_docs=str(report.data_docs) if report.data_docs else None,
     )
-    _publish_table(run_id, "evaluate", rows, f"Gold test set ({evaluation.n_test} rows)")
-    _logger().info(
-        "test: accuracy %.4f, macro-F1 %.4f (label model accuracy %s)",
-        evaluation.accuracy,
-        evaluation.macro_f1,
-        evaluation.label_model_accuracy,
-    )
-    return evaluation
-
-
-@task(name="promote", cache_policy=NO_CACHE, persist_result=False)
-def promote_task(
-    cfg: DriftloopConfig,
-    run_id: str,
-    result: TrainResult,
-    evaluation: EvaluationResult,
-    snapshots: dict[str, list[str]],
-) -> dict:
-    """Save the model as models/<run_id>/, register it, and make it champion if it beats the current one."""
-    from driftloop.tasks.registry import Registry, promotion_metrics
-    from driftloop.tasks.train import release_checkpoints, save_model
-
-    catalog = Catalog.from_config(cfg)
-    lineage = {"train": snapshots["unlabelled"], "dev": snapshots["gold_dev"], "test": snapshots["gold_test"]}
-    folder = save_model(
-        result,
-        catalog.models_dir / run_id,
-        evaluation=evaluation.metrics,
-        data_snapshots=lineage,
-        run_config=cfg.resolved(),
-        extra_files={Path(p).name: p for p in evaluation.plots.values()},
-    )
-    decision = Registry(catalog.models_dir).register_and_promote(
-        run_id,
-        folder,
-        promotion_metrics(evaluation.metrics),
-        cfg.promotion,
-        data_snapshots=lineage,
-        config_hash=cfg.config_hash,
-        method=result.method,
-        base_model=result.model,
-        extra={"run_id": run_id},
-    )
-    release_checkpoints(result)  # only now: a crash before this point resumes instead of retraining
-    verdict = "PROMOTED to champion" if decision.promoted else "kept as challenger"
-    _logger().info("model %s %s: %s", run_id, verdict, decision.reason)
-    _publish_markdown(
-        run_id,
-        "promote",
-        f"**{run_id}: {verdict}**\n\n{decision.reason}\n\nModel folder: `{folder}`",
-        "Champion/challenger decision",
-    )
-    return {**decision.summary(), "model_dir": str(folder)}
+    write_json(catalog.run_dir(run_id) / "validation_train.json", {**gate.summary(), "results": report.results})
+    lines = [f"**Training set gate: {'PASSED' if report.success else 'FAILED'}**", ""]
+    if not report.success or report.warnings:
+        lines += ["```", format_failures(report), "```"]
+    if report.data_docs:
+        lines.append(f"\nData Docs: `{report.data_docs}`")
+    publish_markdown(run_id, "validate-train", "\n".join(lines), "Great Expectations training-set gate")
+    if not report.success:
+        raise failure_from_report(report, subject="training set")
+    return gate

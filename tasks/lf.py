@@ -470,3 +470,11 @@ def _import_lf_module(spec: str, base_dir: Path | None) -> Any:
         raise LFModuleError(f"LF module {spec!r} failed to import: {err}") from err
     except Exception as err:
         raise LFModuleError(f"LF module {spec!r} failed to import: {type(err).__name__}: {err}") from err
+
+
+def lf_module_file(spec: str, base_dir: Path | None = None) -> Path:
+    """The source file of an LF module (resolved as ``load_lfs`` does), so its edits can invalidate cached labels."""
+    origin = getattr(_import_lf_module(spec, base_dir), "__file__", None)
+    if not origin:
+        raise LFModuleError(f"LF module {spec!r} has no source file; give weak_label.lf_module as a .py file")
+    return Path(origin)

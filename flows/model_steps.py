@@ -1,0 +1,247 @@
+"""The model stages as Prefect tasks: fine-tune, evaluate on the gold test set, save and promote.
+
+They hand a ``TrainResult`` (a model in memory) from task to task: nothing to persist or hash, so
+caching is off. Resume after a crash comes from the training checkpoints instead.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from driftloop.atomic import write_json
+from driftloop.catalog import Catalog
+from driftloop.config import DriftloopConfig
+from driftloop.flows.contracts import Balanced, Cleaned, Datasets, Promotion, SelfTrained, WeakLabels
+from driftloop.flows.publish import logger, publish_markdown, publish_table
+
+if TYPE_CHECKING:
+    from driftloop.tasks.evaluate import EvaluationResult
+    from driftloop.tasks.train import TrainResult
+
+
+@task(name="fine-tune", cache_policy=NO_CACHE, persist_result=False)
+def fine_tune_task(cfg: DriftloopConfig, run_id: str, balanced: Balanced, cleaned: Cleaned) -> TrainResult:
+    """Fine-tune the configured model on the validated training set; early-stop on gold dev macro-F1."""
+    from driftloop.tasks.train import train
+
+    catalog = Catalog.from_config(cfg)
+    result = train(
+        catalog.read_artifact(balanced.train.artifact, balanced.train.key),
+        catalog.read_artifact(cleaned.gold_dev.artifact, cleaned.gold_dev.key),
+        cfg.data.labels,
+        cfg.train,
+        seed=cfg.project.seed,
+        class_weights=balanced.class_weights,
+        checkpoint_dir=catalog.derived_dir / "train_checkpoints",
+    )
+    write_json(catalog.run_dir(run_id) / "training_history.json", result.history)
+    publish_table(
+        run_id,
+        "fine-tune",
+        [{k: v for k, v in result.summary().items() if not isinstance(v, dict)}],
+        f"Fine-tuning {result.model} ({result.method})",
+    )
+    return result
+
+
+@task(name="self-train", cache_policy=NO_CACHE, persist_result=False)
+def self_train_task(
+    cfg: DriftloopConfig, run_id: str, base: TrainResult, balanced: Balanced, cleaned: Cleaned, weak: WeakLabels
+) -> SelfTrained:
+    """Pseudo-label the pool rows no LF covers with the end model and train again; gold dev keeps or drops a round."""
+    from driftloop.tasks.self_train import self_train
+    from driftloop.tasks.train import release_checkpoints, train
+
+    catalog = Catalog.from_config(cfg)
+    outcome = self_train(
+        catalog.read_artifact(balanced.train.artifact, balanced.train.key),
+        catalog.read_artifact("weak_label.uncovered", weak.key),
+        catalog.read_artifact(cleaned.gold_dev.artifact, cleaned.gold_dev.key),
+        cfg.data.labels,
+        cfg.train,
+        cfg.self_train,
+        seed=cfg.project.seed,
+        train_fn=train,
+        test=catalog.read_artifact(cleaned.gold_test.artifact, cleaned.gold_test.key),
+        class_weights=balanced.class_weights,
+        base_result=base,
+    )
+    if outcome.result is not base:  # a later round won: the first fit's resume state is no longer needed
+        release_checkpoints(base)
+    write_json(catalog.run_dir(run_id) / "self_training.json", outcome.rounds)
+    for record in outcome.rounds:
+        logger().info(
+            "self-training round %s: added %s, dev macro-F1 %s, %s",
+            record["round"],
+            record["added_per_class"],
+            (record.get("dev") or {}).get("macro_f1"),
+            "kept" if record.get("kept") else record.get("stopped", "dropped"),
+        )
+    publish_table(
+        run_id,
+        "self-train",
+        [
+            {
+                "round": r["round"],
+                **{f"added {k}": v for k, v in r["added_per_class"].items()},
+                "dev macro-F1": (r.get("dev") or {}).get("macro_f1"),
+                "test macro-F1": (r.get("test") or {}).get("macro_f1"),
+                "kept": r.get("kept"),
+            }
+            for r in outcome.rounds
+        ],
+        "Self-training rounds on the rows no LF covers",
+    )
+    return SelfTrained(result=outcome.result, rounds=outcome.rounds, kept_round=outcome.kept_round)
+
+
+@task(name="evaluate", cache_policy=NO_CACHE, persist_result=False)
+def evaluate_task(
+    cfg: DriftloopConfig, run_id: str, result: TrainResult, cleaned: Cleaned, weak: WeakLabels
+) -> EvaluationResult:
+    """Score the model, the label model and a majority baseline on the gold test set (never synthetic rows)."""
+    import numpy as np
+
+    from driftloop.tasks.augment import assert_no_synthetic
+    from driftloop.tasks.evaluate import evaluate
+
+    catalog = Catalog.from_config(cfg)
+    test = catalog.read_artifact(cleaned.gold_test.artifact, cleaned.gold_test.key)
+    assert_no_synthetic(test, "gold_test")
+    lm = catalog.read_artifact("weak_label.test_probs", weak.key)
+    lm_probs = np.array(lm.set_index("row_id").loc[test["row_id"], "label_probs"].tolist(), dtype=float)
+    probs = result.classifier.predict_proba(test["text"].tolist(), batch_size=cfg.train.eval_batch_size)
+    evaluation = evaluate(
+        test, cfg.data.labels, probs, cfg.evaluate, label_model_probs=lm_probs, plots_dir=catalog.run_dir(run_id)
+    )
+    rows = [{"predictor": "fine-tuned model", "accuracy": evaluation.accuracy, "macro_f1": evaluation.macro_f1}]
+    if evaluation.label_model is not None:
+        rows.append(
+            {
+                "predictor": "label model",
+                "accuracy": evaluation.label_model["accuracy"],
+                "macro_f1": evaluation.label_model["macro_f1"],
+            }
+        )
+    rows.append(
+        {
+            "predictor": "majority class",
+            "accuracy": evaluation.majority_baseline["accuracy"],
+            "macro_f1": evaluation.majority_baseline["macro_f1"],
+        }
+    )
+    publish_table(run_id, "evaluate", rows, f"Gold test set ({evaluation.n_test} rows)")
+    logger().info(
+        "test: accuracy %.4f, macro-F1 %.4f (label model accuracy %s)",
+        evaluation.accuracy,
+        evaluation.macro_f1,
+        evaluation.label_model_accuracy,
+    )
+    return evaluation
+
+
+@task(name="compare-with-champion", cache_policy=NO_CACHE, persist_result=False)
+def compare_task(cfg: DriftloopConfig, run_id: str, result: TrainResult, cleaned: Cleaned) -> dict[str, Any]:
+    """Score challenger and champion on every gold test set today; the paired significance test on all of them.
+
+    Returns the extra promotion metrics: ``test_sets`` (the challenger, set by set), ``champion_now`` (the
+    champion re-scored on the same rows) and ``significance``. Without a champion, only ``test_sets``.
+    """
+    import numpy as np
+
+    from driftloop.tasks.champion_check import metrics_per_test_set
+    from driftloop.tasks.registry import Registry
+    from driftloop.tasks.significance import compare
+    from driftloop.tasks.train import load_classifier
+
+    catalog = Catalog.from_config(cfg)
+    test = catalog.read_artifact(cleaned.gold_test.artifact, cleaned.gold_test.key)
+    texts, labels = test["text"].tolist(), cfg.data.labels
+    ours = result.classifier.predict_proba(texts, batch_size=cfg.train.eval_batch_size)
+    extra: dict[str, Any] = {"test_sets": metrics_per_test_set(test, ours, labels)}
+    registry = Registry(catalog.models_dir)
+    champion = registry.champion()
+    if champion is None:
+        return extra
+    try:
+        theirs = load_classifier(registry.resolve_path(champion), device=cfg.train.device).predict_proba(
+            texts, batch_size=cfg.train.eval_batch_size
+        )
+    except Exception as err:  # a deleted or unreadable champion folder: fall back to its stored metrics
+        logger().warning(
+            "could not re-score champion %s (%s); comparing with its stored metrics", champion.version, err
+        )
+        return extra
+    y = test["label"].map({name: i for i, name in enumerate(labels)}).to_numpy()
+    overall = metrics_per_test_set(test.assign(snapshot_id="all"), theirs, labels)["all"]
+    extra["champion_now"] = {
+        "version": champion.version,
+        "macro_f1": overall["macro_f1"],
+        "per_class_f1": overall["per_class_f1"],
+        "test_sets": metrics_per_test_set(test, theirs, labels),
+    }
+    if cfg.promotion.test != "none":
+        significance = compare(
+            y,
+            np.asarray(theirs).argmax(axis=1),
+            np.asarray(ours).argmax(axis=1),
+            test=cfg.promotion.test,
+            level=cfg.promotion.significance_level,
+            n_samples=cfg.promotion.bootstrap_samples,
+            seed=cfg.project.seed,
+            k=len(labels),
+        )
+        extra["significance"] = significance.summary()
+        logger().info("versus champion %s: %s", champion.version, significance.describe())
+    return extra
+
+
+@task(name="promote", cache_policy=NO_CACHE, persist_result=False)
+def promote_task(
+    cfg: DriftloopConfig,
+    run_id: str,
+    result: TrainResult,
+    evaluation: EvaluationResult,
+    datasets: Datasets,
+    comparison: dict[str, Any] | None = None,
+) -> Promotion:
+    """Save the model as models/<run_id>/, register it, and make it champion if it beats the current one."""
+    from driftloop.tasks.registry import Registry, promotion_metrics
+    from driftloop.tasks.train import release_checkpoints, save_model
+
+    catalog = Catalog.from_config(cfg)
+    snapshots = datasets.snapshots
+    lineage = {"train": snapshots["unlabelled"], "dev": snapshots["gold_dev"], "test": snapshots["gold_test"]}
+    folder = save_model(
+        result,
+        catalog.models_dir / run_id,
+        evaluation=evaluation.metrics,
+        data_snapshots=lineage,
+        run_config=cfg.resolved(),
+        extra_files={Path(p).name: p for p in evaluation.plots.values()},
+    )
+    decision = Registry(catalog.models_dir).register_and_promote(
+        run_id,
+        folder,
+        {**promotion_metrics(evaluation.metrics), **(comparison or {})},
+        cfg.promotion,
+        data_snapshots=lineage,
+        config_hash=cfg.config_hash,
+        method=result.method,
+        base_model=result.model,
+        extra={"run_id": run_id},
+    )
+    release_checkpoints(result)  # only now: a crash before this point resumes instead of retraining
+    verdict = "PROMOTED to champion" if decision.promoted else "kept as challenger"
+    logger().info("model %s %s: %s", run_id, verdict, decision.reason)
+    publish_markdown(
+        run_id,
+        "promote",
+        f"**{run_id}: {verdict}**\n\n{decision.reason}\n\nModel folder: `{folder}`",
+        "Champion/challenger decision",
+    )
+    return Promotion(model_dir=str(folder), decision=decision.summary())
