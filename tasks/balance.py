@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from driftloop.config import BalanceConfig
+from driftloop.errors import InputError
 
 
 @dataclass
@@ -23,6 +24,42 @@ class BalanceResult:
 def class_counts(labels: pd.Series, label_set: list[str]) -> dict[str, int]:
     counts = labels.value_counts()
     return {label: int(counts.get(label, 0)) for label in label_set}
+
+
+def replay(
+    frame: pd.DataFrame, reference_snapshots: set[str], max_new_share: float | None, *, seed: int
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Replay earlier data so that rows from new snapshots make up at most ``max_new_share`` of the table.
+
+    "New" means not among ``reference_snapshots`` (the snapshots the champion was trained on). A big
+    new batch would otherwise dominate the training set and the model would drift toward it,
+    forgetting what the older data taught; earlier rows are repeated (sampled with replacement)
+    until they hold ``1 - max_new_share`` of the rows. Nothing is dropped. With no reference (no
+    champion yet), no new rows, or ``max_new_share`` None, the table is returned as it is.
+    """
+    is_new = ~frame["snapshot_id"].isin(reference_snapshots)
+    n_new, n_old = int(is_new.sum()), int((~is_new).sum())
+    report: dict[str, Any] = {"new_rows": n_new, "earlier_rows": n_old, "replayed_rows": 0}
+    if max_new_share is None or not reference_snapshots or n_new == 0 or n_old == 0:
+        return frame, report
+    wanted_old = int(np.ceil(n_new * (1.0 - max_new_share) / max_new_share))
+    extra = wanted_old - n_old
+    if extra <= 0:
+        return frame, report
+    rng = np.random.default_rng(seed)
+    earlier = frame[~is_new]
+    replayed = earlier.iloc[rng.integers(0, n_old, extra)]
+    report["replayed_rows"] = int(extra)
+    return pd.concat([frame, replayed], ignore_index=True), report
+
+
+def as_clean_labels(rows: pd.DataFrame, labels: list[str]) -> pd.DataFrame:
+    """Human-labelled rows (``text``, ``label``) in the weak-label schema: confidence 1, one-hot probabilities."""
+    unknown = sorted(set(rows["label"]) - set(labels))
+    if unknown:
+        raise InputError(f"reviewed rows carry labels {unknown} that are not in data.labels {labels}; fix the file")
+    one_hot = np.eye(len(labels))[rows["label"].map({name: i for i, name in enumerate(labels)}).to_numpy()]
+    return rows.assign(label_confidence=1.0, label_probs=list(one_hot), is_synthetic=False)
 
 
 def balance(frame: pd.DataFrame, cfg: BalanceConfig, labels: list[str], *, seed: int) -> BalanceResult:

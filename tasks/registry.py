@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -25,10 +26,14 @@ from typing import Any, Literal
 from driftloop.atomic import file_lock, write_json
 from driftloop.config import PromotionConfig
 from driftloop.errors import RegistryError
+from driftloop.tasks.champion_check import forgetting
 
 Status = Literal["champion", "challenger", "archived"]
 REGISTRY_FILE = "registry.json"
 LOCK_FILE = ".registry.lock"
+# Append-only: one JSON line per champion change (who or what, why), never rewritten.
+PROMOTION_LOG = "promotions.jsonl"
+AUTO_ACTOR = "pipeline (promotion rules)"
 SCHEMA_VERSION = 1
 _EPS = 1e-12  # float slack so that "equal to the margin" counts as meeting it
 
@@ -109,9 +114,23 @@ def decide(
         floor = "" if cfg.min_macro_f1 is None else f" and clears the floor {cfg.min_macro_f1:.4f}"
         return True, f"first model: no champion yet; macro-F1 {macro:.4f}{floor}"
     name = champion_version or "champion"
+    # The pipeline re-scores the champion on today's gold test sets (driftloop.tasks.champion_check): compare
+    # on the same rows rather than with what the champion scored on the sets of its own day.
+    measured = challenger.get("champion_now")
+    if measured is not None:
+        champion = {**champion, **measured}
     needed = float(champion["macro_f1"]) + cfg.margin
     if macro + _EPS < needed:
         return False, (f"macro-F1 {macro:.4f} < {name} {float(champion['macro_f1']):.4f} + margin {cfg.margin:.4f}")
+    # Promotion by evidence (driftloop.tasks.significance): the pipeline records a paired test against the
+    # champion in the challenger's metrics; without one, a tie (an identical retrain) is never enough.
+    significance = challenger.get("significance") if cfg.test != "none" else None
+    if significance is not None and not significance.get("significant", False):
+        return False, f"not better than {name} beyond noise: p = {float(significance['p_value']):.4f} >= " + (
+            f"promotion.significance_level={cfg.significance_level} ({significance.get('test')} test)"
+        )
+    if significance is None and macro <= float(champion["macro_f1"]) + _EPS:
+        return False, f"macro-F1 {macro:.4f} only ties {name}: an identical retrain is never promoted"
     ours = challenger.get("per_class_f1", {})
     drops = []
     for label, theirs in sorted(champion.get("per_class_f1", {}).items()):
@@ -122,6 +141,12 @@ def decide(
         return False, (
             f"class F1 regresses by more than promotion.per_class_tolerance={cfg.per_class_tolerance:.4f} "
             f"versus {name}: {', '.join(drops)}"
+        )
+    forgotten = forgetting(challenger.get("test_sets", {}), champion.get("test_sets", {}), cfg.per_class_tolerance)
+    if forgotten:
+        return False, (
+            f"forgets what {name} handled: on a gold test set a class F1 drops by more than "
+            f"promotion.per_class_tolerance={cfg.per_class_tolerance:.4f}: {', '.join(forgotten)}"
         )
     return True, (
         f"macro-F1 {macro:.4f} >= {name} {float(champion['macro_f1']):.4f} + margin {cfg.margin:.4f}, "
@@ -136,6 +161,8 @@ class Registry:
         self.models_dir = Path(models_dir)
         self.path = self.models_dir / REGISTRY_FILE
         self.lock_path = self.models_dir / LOCK_FILE
+        self.log_path = self.models_dir / PROMOTION_LOG
+        self._pending_log: list[dict[str, Any]] = []
 
     # ---- reading (lock-free: writes are atomic renames, so a read sees one whole version) -------
     def _read(self) -> dict[str, Any]:
@@ -177,9 +204,14 @@ class Registry:
         """Read-modify-write under the lock; the file is replaced only if the block succeeds."""
         with file_lock(self.lock_path):
             data = self._read()
+            self._pending_log = []
             yield data
             data["versions"].sort(key=lambda v: (v["created_at"], v["version"]))
             write_json(self.path, data)
+            # After the registry is replaced, still under the lock: the log never names a change that
+            # did not happen, and entries from concurrent writers cannot interleave.
+            self._append_log(self._pending_log)
+            self._pending_log = []
 
     def _relative(self, path: str | Path) -> str:
         path = Path(path)
@@ -235,7 +267,38 @@ class Registry:
         with self._transaction() as data:
             return self._add(data, version, path, metrics, data_snapshots, config_hash, method, base_model, extra)
 
-    def _promote(self, data: dict[str, Any], version: str, cfg: PromotionConfig) -> PromotionDecision:
+    def _append_log(self, entries: list[dict[str, Any]]) -> None:
+        if not entries:
+            return
+        self.models_dir.mkdir(parents=True, exist_ok=True)
+        blob = "".join(json.dumps(e, sort_keys=True) + "\n" for e in entries).encode("utf-8")
+        fd = os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        try:
+            os.write(fd, blob)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def _log_change(self, kind: str, version: str, before: str | None, actor: str, reason: str, at: str) -> None:
+        self._pending_log.append(
+            {"at": at, "kind": kind, "champion": version, "previous": before, "actor": actor, "reason": reason}
+        )
+
+    def promotion_log(self) -> list[dict[str, Any]]:
+        """Every champion change, oldest first (a torn last line from a crash is skipped)."""
+        if not self.log_path.exists():
+            return []
+        out = []
+        for line in self.log_path.read_text(encoding="utf-8").splitlines():
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+        return out
+
+    def _promote(
+        self, data: dict[str, Any], version: str, cfg: PromotionConfig, actor: str = AUTO_ACTOR
+    ) -> PromotionDecision:
         by_name = {v["version"]: v for v in data["versions"]}
         if version not in by_name:
             raise RegistryError(f"model version {version!r} is not registered in {self.path}")
@@ -255,6 +318,7 @@ class Registry:
                 by_name[before].update(status="archived", archived_at=now)
             by_name[version].update(status="champion", promoted_at=now)
             data["champion"] = version
+            self._log_change("promote", version, before, actor, reason, now)
         decision = PromotionDecision(
             promoted=promoted,
             challenger=version,
@@ -266,10 +330,12 @@ class Registry:
         data["decisions"].append(asdict(decision))
         return decision
 
-    def promote(self, version: str, cfg: PromotionConfig | None = None) -> PromotionDecision:
+    def promote(
+        self, version: str, cfg: PromotionConfig | None = None, *, actor: str = AUTO_ACTOR
+    ) -> PromotionDecision:
         """Make ``version`` champion if it beats the current one under ``cfg``; record the decision either way."""
         with self._transaction() as data:
-            return self._promote(data, version, cfg or PromotionConfig())
+            return self._promote(data, version, cfg or PromotionConfig(), actor)
 
     def register_and_promote(
         self,
@@ -283,33 +349,78 @@ class Registry:
         method: str | None = None,
         base_model: str | None = None,
         extra: Mapping[str, Any] | None = None,
+        actor: str = AUTO_ACTOR,
     ) -> PromotionDecision:
         """Register and decide in one locked transaction, so no other promotion can slip in between."""
         with self._transaction() as data:
             self._add(data, version, path, metrics, data_snapshots, config_hash, method, base_model, extra)
-            return self._promote(data, version, cfg or PromotionConfig())
+            return self._promote(data, version, cfg or PromotionConfig(), actor)
 
-    def set_champion(self, version: str, reason: str) -> PromotionDecision:
-        """Force ``version`` to champion (a manual rollback), bypassing the rules; the reason is recorded."""
+    def set_champion(self, version: str, reason: str, *, actor: str = "manual") -> PromotionDecision:
+        """Force ``version`` to champion, bypassing the rules; who and why go to the promotion log."""
         with self._transaction() as data:
+            return self._force(data, version, f"manual: {reason}", actor, "manual")
+
+    def rollback(
+        self, version: str | None = None, *, reason: str = "rollback", actor: str = "manual"
+    ) -> PromotionDecision:
+        """Make an earlier version champion again, atomically; default: the champion before the current one.
+
+        The target's model folder must still exist; the change is logged like any promotion.
+        """
+        with self._transaction() as data:
+            current = data["champion"]
+            target = version or self._previous_champion(data, current)
+            if target == current:
+                raise RegistryError(f"{target} is already the champion; name another version to roll back to")
             by_name = {v["version"]: v for v in data["versions"]}
-            if version not in by_name:
-                raise RegistryError(f"model version {version!r} is not registered in {self.path}")
-            before, now = data["champion"], _now()
-            if before and before != version:
-                by_name[before].update(status="archived", archived_at=now)
-            by_name[version].update(status="champion", promoted_at=now)
-            data["champion"] = version
-            decision = PromotionDecision(
-                promoted=before != version,
-                challenger=version,
-                champion_before=before,
-                champion_after=version,
-                reason=f"manual: {reason}",
-                decided_at=now,
-            )
-            data["decisions"].append(asdict(decision))
-            return decision
+            if target not in by_name:
+                raise RegistryError(
+                    f"model version {target!r} is not registered in {self.path}; "
+                    f"registered: {sorted(by_name)[-5:]} (latest five)"
+                )
+            folder = self.resolve_path(ModelVersion(**by_name[target]))
+            if not folder.is_dir():
+                raise RegistryError(
+                    f"cannot roll back to {target}: its model folder {folder} is gone; "
+                    "restore it or pick another version"
+                )
+            return self._force(data, target, f"rollback from {current}: {reason}", actor, "rollback")
+
+    def _previous_champion(self, data: dict[str, Any], current: str | None) -> str:
+        if current is None:
+            raise RegistryError("no champion yet, so nothing to roll back; run the pipeline until a model is promoted")
+        for entry in reversed(self.promotion_log()):
+            if entry.get("champion") == current and entry.get("previous") not in (None, current):
+                return entry["previous"]
+        for decision in reversed(data["decisions"]):  # registries older than the promotion log
+            if decision["champion_after"] == current and decision["champion_before"] not in (None, current):
+                return decision["champion_before"]
+        raise RegistryError(
+            f"{current} has no earlier champion to roll back to; name a version: driftloop rollback VERSION"
+        )
+
+    def _force(self, data: dict[str, Any], version: str, reason: str, actor: str, kind: str) -> PromotionDecision:
+        by_name = {v["version"]: v for v in data["versions"]}
+        if version not in by_name:
+            raise RegistryError(f"model version {version!r} is not registered in {self.path}")
+        before, now = data["champion"], _now()
+        if before and before != version:
+            by_name[before].update(status="archived", archived_at=now)
+        by_name[version].update(status="champion", promoted_at=now, archived_at=None)
+        data["champion"] = version
+        decision = PromotionDecision(
+            promoted=before != version,
+            challenger=version,
+            champion_before=before,
+            champion_after=version,
+            reason=reason,
+            decided_at=now,
+        )
+        data["decisions"].append(asdict(decision))
+        if before != version:
+            self._log_change(kind, version, before, actor, reason, now)
+        return decision
 
 
 def new_version_id(config_hash: str, when: datetime | None = None) -> str:

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import json
 import multiprocessing as mp
-import os
 
 import pytest
 
 from driftloop.config import PromotionConfig
 from driftloop.errors import NoChampionError, RegistryError
 from driftloop.tasks.registry import Registry, decide, promotion_metrics
-
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
 def _metrics(macro: float, ham: float | None = None, spam: float | None = None) -> dict:
