@@ -1,17 +1,23 @@
-"""Weak labeling: apply the LFs to the unlabelled pool and aggregate their votes with Snorkel's LabelModel.
+"""Weak labeling: apply the LFs to the unlabelled pool and turn their votes into calibrated labels.
 
-Rows where every LF abstains are dropped and counted (``abstained_rows``): Snorkel's LabelModel would
-give them a uniform distribution, which is no label at all. Dev accuracies of the label model and of
-the majority-vote baseline are measured on the same dev rows, those with at least one LF vote
-(``dev_coverage`` says how many); the majority vote breaks ties with Snorkel's deterministic
-"random" policy, so both models predict every scored row.
+Three aggregators are compared on the gold dev rows that get at least one vote, every run: Snorkel's LabelModel,
+the majority vote and a vote weighted by dev-estimated LF accuracies (scored out of fold); the best single LF is
+reported beside them. ``weak_label.aggregator: auto`` uses the best dev macro-F1 of the three. When too few
+covered pool rows carry two or more votes (``weak_label.min_overlap``), the LabelModel cannot estimate LF
+accuracies from agreements and drifts to the class prior: ``auto`` then leaves it out and says so.
+
+The chosen aggregator is calibrated on the same dev rows with one temperature (``driftloop.tasks.calibration``);
+``label_confidence`` is then the chance the weak label is right, and ``weak_label.min_confidence`` (default: the
+gate's ``validation.min_label_confidence``) drops only rows more likely wrong than that. Rows where every LF
+abstains are dropped and counted (``abstained_rows``): they are the pool for self-training.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,20 +29,55 @@ from snorkel.labeling import LabelingFunction, LFAnalysis
 from snorkel.labeling.model import LabelModel, MajorityLabelVoter
 
 from driftloop.config import WeakLabelConfig
+from driftloop.tasks.aggregate import (
+    Aggregator,
+    aggregator_arrays,
+    aggregator_from_arrays,
+    describe,
+    fit_weighted_vote,
+    label_model_arrays,
+    label_model_from_arrays,
+    out_of_fold_weighted_vote,
+)
+from driftloop.tasks.calibration import calibrate, expected_calibration_error, is_flat, reliability_bins
 from driftloop.tasks.lf import ABSTAIN, TEXT_COLUMN, VectorLF, apply_lfs, load_lfs
 
-__all__ = ["WeakLabelResult", "apply_lfs", "load_lfs", "predict_proba", "weak_label"]
+__all__ = [
+    "Aggregator",
+    "WeakLabelResult",
+    "aggregator_arrays",
+    "aggregator_from_arrays",
+    "apply_lfs",
+    "label_checker",
+    "label_model_arrays",
+    "label_model_from_arrays",
+    "load_lfs",
+    "predict_proba",
+    "weak_label",
+]
+
+log = logging.getLogger(__name__)
 
 LABEL_COLUMN = "label"
 # Snorkel's LabelModel refuses fewer LFs than this.
 MIN_LFS = 3
+# Dev sets are a few hundred rows: 10 bins keep each bin's accuracy estimate meaningful.
+ECE_BINS = 10
+# Report how many pool rows each of these confidence thresholds would drop (gate advice).
+CONFIDENCE_STEPS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 
 LF = VectorLF | LabelingFunction
 
 
 @dataclass
 class WeakLabelResult:
-    """The weakly labelled pool, the per-LF analysis (indexed by LF name), run metrics and the fitted label model."""
+    """The weakly labelled pool, the per-LF analysis (indexed by LF name), run metrics and the fitted labelers.
+
+    ``aggregator`` is the calibrated weak labeler in use; ``label_model`` Snorkel's LabelModel (always fitted,
+    for the comparison). ``uncovered`` holds the pool rows no LF voted on (self-training's pool) and
+    ``pool_votes``/``pool_probs`` the label matrix and calibrated probabilities of every pool row in input order
+    (NaN rows where every LF abstained), for the review queue.
+    """
 
     frame: pd.DataFrame
     analysis: pd.DataFrame
@@ -44,23 +85,30 @@ class WeakLabelResult:
     label_model: LabelModel
     lfs: list[LF] = field(repr=False)
     labels: list[str] = field(default_factory=list)
+    aggregator: Aggregator | None = None
+    uncovered: pd.DataFrame | None = None
+    pool_votes: np.ndarray | None = field(default=None, repr=False)
+    pool_probs: np.ndarray | None = field(default=None, repr=False)
+    dev_probs: np.ndarray | None = field(default=None, repr=False)
+    dev_targets: np.ndarray | None = field(default=None, repr=False)
 
     def predict_proba(self, texts: pd.Series) -> np.ndarray:
-        """Label-model probabilities (n, k) for new texts; all-NaN rows where every LF abstains."""
-        return predict_proba(texts, self.lfs, self.label_model)
+        """Calibrated weak-label probabilities (n, k) for new texts; all-NaN rows where every LF abstains."""
+        return predict_proba(texts, self.lfs, self.aggregator or self.label_model)
 
 
-def predict_proba(texts: pd.Series, lfs: Sequence[LF], label_model: LabelModel) -> np.ndarray:
-    """Label-model probabilities (n, k) in label order; rows where every LF abstains are all NaN.
+def predict_proba(texts: pd.Series, lfs: Sequence[LF], model: Aggregator | LabelModel) -> np.ndarray:
+    """Weak-label probabilities (n, k) in label order; rows where every LF abstains are all NaN.
 
-    NaN rather than Snorkel's uniform row, so a caller (augmentation checking a synthetic row's
-    inherited label) cannot mistake "no evidence" for a confident or a tied prediction.
+    ``model`` is an :class:`Aggregator` (calibrated, what the pipeline uses) or a bare Snorkel ``LabelModel``.
+    NaN rather than Snorkel's uniform row, so a caller (augmentation checking a synthetic row's inherited label)
+    cannot mistake "no evidence" for a confident or a tied prediction.
     """
     L = apply_lfs(pd.DataFrame({TEXT_COLUMN: pd.Series(texts).reset_index(drop=True)}), lfs)
-    probs = np.full((len(L), label_model.cardinality), np.nan)
+    probs = np.full((len(L), model.cardinality), np.nan)
     covered = (L != ABSTAIN).any(axis=1)
     if covered.any():
-        probs[covered] = label_model.predict_proba(L[covered])
+        probs[covered] = model.predict_proba(L[covered])
     return probs
 
 
@@ -71,8 +119,12 @@ def weak_label(
     cfg: WeakLabelConfig,
     labels: list[str],
     seed: int,
+    *,
+    gate_min_confidence: float = 0.0,
+    reviewed: pd.DataFrame | None = None,
+    pool_votes: np.ndarray | None = None,
 ) -> WeakLabelResult:
-    """Label the pool with the LFs and a LabelModel; report LF analysis and dev accuracy.
+    """Label the pool with the LFs and the best calibrated aggregator; report the comparison and LF analysis.
 
     Args:
         pool: unlabelled rows with a ``text`` column (other columns are kept).
@@ -80,29 +132,159 @@ def weak_label(
         lfs: resolved LFs from ``load_lfs``.
         cfg: the ``weak_label`` config section.
         labels: the label set in class-index order (``cfg.data.labels``).
-        seed: seeds the LabelModel.
+        seed: seeds the LabelModel and the folds.
+        gate_min_confidence: ``validation.min_label_confidence``; the confidence floor when
+            ``cfg.min_confidence`` is unset.
+        reviewed: human-reviewed rows (``text``, ``label``); they join dev for LF accuracy estimates, the
+            aggregator comparison and calibration (never for early stopping or test).
+        pool_votes: the LF votes of ``pool`` (rows x LFs, in ``lfs`` order) when already computed, e.g. cached per
+            shard; the label model still fits on all of them.
 
     Returns:
         ``WeakLabelResult``: ``frame`` holds the labelled pool rows with ``label``, ``label_confidence``
-        (top class probability) and ``label_probs`` (list in ``labels`` order).
+        (calibrated top class probability) and ``label_probs`` (list in ``labels`` order).
     """
     k = len(labels)
     lfs = list(lfs)
     _check_inputs(pool, dev, lfs, labels)
-    y_dev = dev[LABEL_COLUMN].map({name: i for i, name in enumerate(labels)}).to_numpy(dtype=np.int64)
+    gold = dev
+    if reviewed is not None and len(reviewed):
+        _check_labelled(reviewed, labels, "reviewed")
+        gold = pd.concat([dev[[TEXT_COLUMN, LABEL_COLUMN]], reviewed[[TEXT_COLUMN, LABEL_COLUMN]]], ignore_index=True)
+    y_gold = gold[LABEL_COLUMN].map({name: i for i, name in enumerate(labels)}).to_numpy(dtype=np.int64)
+    y_dev = y_gold[: len(dev)]
     class_balance, balance_source = _class_balance(cfg, y_dev, labels)
 
-    L_pool = apply_lfs(pool, lfs)
-    L_dev = apply_lfs(dev, lfs)
+    L_pool = apply_lfs(pool, lfs) if pool_votes is None else np.asarray(pool_votes, dtype=np.int64)
+    if L_pool.shape != (len(pool), len(lfs)):
+        raise ValueError(
+            f"pool_votes has shape {L_pool.shape}, expected ({len(pool)}, {len(lfs)}): one row per pool row and "
+            "one column per LF; pass votes computed with these LFs on this pool, or none"
+        )
+    L_gold = apply_lfs(gold, lfs)
     _check_votes(L_pool, lfs, k, "pool")
-    _check_votes(L_dev, lfs, k, "dev")
+    _check_votes(L_gold, lfs, k, "dev")
     covered = (L_pool != ABSTAIN).any(axis=1)
     if not covered.any():
         raise ValueError(
             f"no LF votes on any of the {len(pool)} pool rows: the LFs do not fit this data; check weak_label.lf_module"
         )
+    label_model = _fit_label_model(L_pool, class_balance, cfg, seed)
+    notes: list[str] = []
+    n_votes = (L_pool[covered] != ABSTAIN).sum(axis=1)
+    overlap = float((n_votes > 1).mean())
+    identifiable = overlap >= cfg.min_overlap
+    lm_pool_probs = label_model.predict_proba(L_pool[covered])
+    if is_flat(lm_pool_probs):
+        notes.append(
+            f"the LabelModel's outputs are nearly flat (top probability within 0.05 of 1/{k} on most pool rows): "
+            "it learned little from the LF agreements"
+        )
 
-    label_model = LabelModel(cardinality=k, verbose=False)
+    gold_cov = (L_gold != ABSTAIN).any(axis=1)
+    L_gc, y_gc = L_gold[gold_cov], y_gold[gold_cov]
+    candidates = _candidate_probs(L_gc, y_gc, label_model, class_balance, cfg, seed)
+    comparison = {name: _scores(y_gc, probs, k) for name, probs in candidates.items()}
+    best_lf = _best_single_lf(L_gc, y_gc, lfs, labels)
+    chosen, reason = _choose(cfg, comparison, identifiable, overlap, notes)
+    if chosen == "label_model":
+        aggregator = Aggregator("label_model", k, tuple(float(p) for p in class_balance), label_model=label_model)
+    elif chosen == "weighted_vote":
+        aggregator = fit_weighted_vote(
+            L_gc,
+            y_gc,
+            class_balance,
+            prior_accuracy=cfg.lf_prior_accuracy,
+            prior_strength=cfg.lf_prior_strength,
+        )
+    else:
+        aggregator = Aggregator("majority_vote", k, tuple(float(p) for p in class_balance))
+
+    dev_raw = aggregator.raw_proba(L_gc) if len(y_gc) else np.zeros((0, k))
+    calibration = None
+    if cfg.calibration == "temperature" and len(y_gc) >= 2:
+        # Fit on the in-sample probabilities of the final aggregator; report the out-of-fold ECE of the
+        # weighted vote's own out-of-fold probabilities (never scored on the rows it was estimated on).
+        calibration = calibrate(candidates[chosen] if chosen == "weighted_vote" else dev_raw, y_gc, ECE_BINS, seed=seed)
+        aggregator = aggregator.with_temperature(calibration.temperature)
+    dev_probs = aggregator.predict_proba(L_gc) if len(y_gc) else dev_raw
+
+    pool_probs = np.full((len(pool), k), np.nan)
+    pool_probs[covered] = aggregator.predict_proba(L_pool[covered])
+    probs = pool_probs[covered]
+    if is_flat(probs):
+        notes.append("the weak labels are nearly flat after calibration: the LFs barely separate the classes")
+    confidence = probs.max(axis=1)
+    threshold = cfg.min_confidence if cfg.min_confidence is not None else gate_min_confidence
+    confident = confidence >= threshold
+    frame = pool.iloc[np.flatnonzero(covered)[confident]].reset_index(drop=True)
+    kept_probs = probs[confident]
+    frame[LABEL_COLUMN] = np.asarray(labels, dtype=object)[kept_probs.argmax(axis=1)]
+    frame["label_confidence"] = kept_probs.max(axis=1).astype(float)
+    frame["label_probs"] = kept_probs.tolist()
+    counts = frame[LABEL_COLUMN].value_counts()
+    notes += _class_warnings(L_pool, L_gold, counts, labels)
+    for note in notes:
+        log.warning("weak labels: %s", note)
+
+    metrics: dict[str, Any] = {
+        "n_lfs": len(lfs),
+        "labels": list(labels),
+        "pool_rows": int(len(pool)),
+        "labelled_rows": int(len(frame)),
+        "abstained_rows": int((~covered).sum()),
+        "dropped_low_confidence": int((~confident).sum()),
+        "min_confidence": float(threshold),
+        "min_confidence_source": "weak_label.min_confidence"
+        if cfg.min_confidence is not None
+        else "validation.min_label_confidence",
+        "coverage": float(covered.mean()) if len(pool) else 0.0,
+        "pool_overlap_share": float(((L_pool != ABSTAIN).sum(axis=1) > 1).mean()),
+        "covered_overlap_share": overlap,
+        "label_model_identifiable": bool(identifiable),
+        "pool_conflict_share": float(_conflicted(L_pool).mean()),
+        **_dev_metrics(L_gold[: len(dev)], y_dev, label_model, labels),
+        "gold_rows_for_estimates": int(len(gold)),
+        "reviewed_rows": int(len(gold) - len(dev)),
+        "aggregator": chosen,
+        "aggregator_requested": cfg.aggregator,
+        "aggregator_reason": reason,
+        "aggregators_dev": comparison,
+        "best_single_lf_dev": best_lf,
+        "weak_label_model": describe(aggregator, [lf.name for lf in lfs]),
+        "calibration": None if calibration is None else calibration.summary(),
+        "dev_ece": None if calibration is None else calibration.summary()["dev_ece"],
+        "reliability_dev": reliability_bins(dev_probs, y_gc, ECE_BINS),
+        "reliability_dev_raw": reliability_bins(dev_raw, y_gc, ECE_BINS),
+        "rows_below_confidence": {f"{t:.1f}": int((confidence < t).sum()) for t in CONFIDENCE_STEPS},
+        "label_distribution": {name: int(counts.get(name, 0)) for name in labels},
+        "mean_label_confidence": float(frame["label_confidence"].mean()) if len(frame) else None,
+        "class_balance": [float(p) for p in class_balance],
+        "class_balance_source": balance_source,
+        "warnings": notes,
+        "seed": int(seed),
+    }
+    analysis = _lf_analysis(L_pool, L_gold[: len(dev)], y_dev, lfs, labels, label_model)
+    if aggregator.lf_accuracy is not None:
+        analysis["weighted_vote_accuracy"] = list(aggregator.lf_accuracy)
+    return WeakLabelResult(
+        frame=frame,
+        analysis=analysis,
+        metrics=metrics,
+        label_model=label_model,
+        lfs=lfs,
+        labels=list(labels),
+        aggregator=aggregator,
+        uncovered=pool.iloc[np.flatnonzero(~covered)].reset_index(drop=True),
+        pool_votes=L_pool,
+        pool_probs=pool_probs,
+        dev_probs=dev_probs,
+        dev_targets=y_gc,
+    )
+
+
+def _fit_label_model(L_pool: np.ndarray, class_balance: np.ndarray, cfg: WeakLabelConfig, seed: int) -> LabelModel:
+    label_model = LabelModel(cardinality=len(class_balance), verbose=False)
     with _single_torch_thread():
         # Fit on every pool row: abstains are part of what the model explains (each LF's coverage).
         label_model.fit(
@@ -117,40 +299,89 @@ def weak_label(
             seed=seed,
             progress_bar=False,
         )
+    return label_model
 
-    probs = label_model.predict_proba(L_pool[covered])
-    confidence = probs.max(axis=1)
-    confident = confidence >= cfg.min_confidence
-    frame = pool.iloc[np.flatnonzero(covered)[confident]].reset_index(drop=True)
-    kept_probs = probs[confident]
-    frame[LABEL_COLUMN] = np.asarray(labels, dtype=object)[kept_probs.argmax(axis=1)]
-    frame["label_confidence"] = kept_probs.max(axis=1).astype(float)
-    frame["label_probs"] = kept_probs.tolist()
 
-    dev_metrics = _dev_metrics(L_dev, y_dev, label_model, labels)
-    counts = frame[LABEL_COLUMN].value_counts()
-    metrics: dict[str, Any] = {
-        "n_lfs": len(lfs),
-        "labels": list(labels),
-        "pool_rows": int(len(pool)),
-        "labelled_rows": int(len(frame)),
-        "abstained_rows": int((~covered).sum()),
-        "dropped_low_confidence": int((~confident).sum()),
-        "min_confidence": float(cfg.min_confidence),
-        "coverage": float(covered.mean()) if len(pool) else 0.0,
-        "pool_overlap_share": float(((L_pool != ABSTAIN).sum(axis=1) > 1).mean()),
-        "pool_conflict_share": float(_conflicted(L_pool).mean()),
-        **dev_metrics,
-        "label_distribution": {name: int(counts.get(name, 0)) for name in labels},
-        "mean_label_confidence": float(frame["label_confidence"].mean()) if len(frame) else None,
-        "class_balance": [float(p) for p in class_balance],
-        "class_balance_source": balance_source,
-        "seed": int(seed),
+def _candidate_probs(
+    L: np.ndarray, y: np.ndarray, label_model: LabelModel, prior: np.ndarray, cfg: WeakLabelConfig, seed: int
+) -> dict[str, np.ndarray]:
+    """Each aggregator's dev probabilities; the weighted vote's out of fold (its accuracies come from dev)."""
+    k = len(prior)
+    if len(y) == 0:
+        return {name: np.zeros((0, k)) for name in ("label_model", "weighted_vote", "majority_vote")}
+    return {
+        "label_model": label_model.predict_proba(L),
+        "weighted_vote": out_of_fold_weighted_vote(
+            L, y, prior, prior_accuracy=cfg.lf_prior_accuracy, prior_strength=cfg.lf_prior_strength, seed=seed
+        ),
+        "majority_vote": Aggregator("majority_vote", k, tuple(prior)).raw_proba(L),
     }
-    analysis = _lf_analysis(L_pool, L_dev, y_dev, lfs, labels, label_model)
-    return WeakLabelResult(
-        frame=frame, analysis=analysis, metrics=metrics, label_model=label_model, lfs=lfs, labels=list(labels)
-    )
+
+
+def _scores(y: np.ndarray, probs: np.ndarray, k: int) -> dict[str, Any]:
+    if len(y) == 0:
+        return {"accuracy": None, "f1_macro": None, "ece_raw": None, "mean_confidence": None}
+    pred = probs.argmax(axis=1)
+    classes = list(range(k))
+    return {
+        "accuracy": float(accuracy_score(y, pred)),
+        "f1_macro": float(f1_score(y, pred, labels=classes, average="macro", zero_division=0)),
+        "ece_raw": float(expected_calibration_error(probs, y, ECE_BINS)),
+        "mean_confidence": float(probs.max(axis=1).mean()),
+    }
+
+
+def _choose(
+    cfg: WeakLabelConfig, comparison: dict[str, dict[str, Any]], identifiable: bool, overlap: float, notes: list[str]
+) -> tuple[str, str]:
+    if not identifiable:
+        notes.append(
+            f"only {overlap:.1%} of covered pool rows have 2+ LF votes (weak_label.min_overlap={cfg.min_overlap}): "
+            "the LabelModel cannot estimate LF accuracies from agreements"
+            + (", so auto falls back to the dev-accuracy-weighted vote" if cfg.aggregator == "auto" else "")
+        )
+    if cfg.aggregator != "auto":
+        return cfg.aggregator, f"weak_label.aggregator={cfg.aggregator}"
+    allowed = [n for n in ("label_model", "weighted_vote", "majority_vote") if identifiable or n != "label_model"]
+    if comparison[allowed[0]]["f1_macro"] is None:
+        return "weighted_vote", "no dev row has an LF vote: nothing to compare on; weighted vote with prior accuracies"
+    # Ties keep the earlier (richer) model; the weighted vote's score is out of fold, so it has no head start.
+    best = max(allowed, key=lambda n: (round(comparison[n]["f1_macro"], 6), round(comparison[n]["accuracy"], 6)))
+    table = ", ".join(f"{n} {comparison[n]['f1_macro']:.4f}" for n in allowed)
+    excluded = "" if identifiable else " (label model left out: too little LF overlap)"
+    return best, f"best dev macro-F1 on rows with votes: {table}{excluded}"
+
+
+def _best_single_lf(L: np.ndarray, y: np.ndarray, lfs: list[LF], labels: list[str]) -> dict[str, Any] | None:
+    """The single LF with the best dev macro-F1 when it alone labels (its abstains count as wrong)."""
+    if len(y) == 0:
+        return None
+    classes = list(range(len(labels)))
+    scores = [f1_score(y, L[:, j], labels=classes, average="macro", zero_division=0) for j in range(L.shape[1])]
+    j = int(np.argmax(scores))
+    fires = L[:, j] != ABSTAIN
+    return {
+        "lf": lfs[j].name,
+        "f1_macro": float(scores[j]),
+        "accuracy": float((L[:, j] == y).mean()),
+        "accuracy_where_it_votes": float((L[fires, j] == y[fires]).mean()) if fires.any() else None,
+        "coverage": float(fires.mean()),
+    }
+
+
+def _class_warnings(L_pool: np.ndarray, L_gold: np.ndarray, counts: pd.Series, labels: list[str]) -> list[str]:
+    notes = []
+    voted = set(np.unique(L_pool[L_pool != ABSTAIN]).tolist()) | set(np.unique(L_gold[L_gold != ABSTAIN]).tolist())
+    silent = [name for i, name in enumerate(labels) if i not in voted]
+    if silent:
+        notes.append(
+            f"no LF votes for class(es) {silent}: the weak labels can never be these; add LFs for them "
+            "(or review rows with `driftloop review export`)"
+        )
+    missing = [name for name in labels if name not in silent and int(counts.get(name, 0)) == 0]
+    if missing:
+        notes.append(f"class(es) {missing} have LF votes but no weakly labelled pool row after aggregation")
+    return notes
 
 
 @contextlib.contextmanager
@@ -174,16 +405,23 @@ def _check_inputs(pool: pd.DataFrame, dev: pd.DataFrame, lfs: list[LF], labels: 
         raise ValueError("pool is empty: there is nothing to label")
     if len(lfs) < MIN_LFS:
         raise ValueError(f"Snorkel's LabelModel needs at least {MIN_LFS} LFs; the LF module has {len(lfs)}")
-    unknown = sorted(set(dev[LABEL_COLUMN].dropna()) - set(labels))
-    if unknown or dev[LABEL_COLUMN].isna().any():
-        raise ValueError(
-            f"dev labels must all be in data.labels {labels}; found unknown {unknown[:5]} or missing labels"
-        )
+    _check_labelled(dev, labels, "dev")
     present = sorted(set(dev[LABEL_COLUMN]))
     if len(present) < 2:
         raise ValueError(
             f"the gold dev set holds {len(present)} class(es) {present}, a single class at most: LF accuracy and "
             "the class balance need at least two classes; add dev rows of the other labels"
+        )
+
+
+def _check_labelled(frame: pd.DataFrame, labels: list[str], name: str) -> None:
+    missing = [c for c in (TEXT_COLUMN, LABEL_COLUMN) if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{name} frame lacks column(s) {missing}; got {list(frame.columns)}")
+    unknown = sorted(set(frame[LABEL_COLUMN].dropna()) - set(labels))
+    if unknown or frame[LABEL_COLUMN].isna().any():
+        raise ValueError(
+            f"{name} labels must all be in data.labels {labels}; found unknown {unknown[:5]} or missing labels"
         )
 
 
@@ -284,3 +522,19 @@ def _lf_analysis(
         },
         index=pd.Index([lf.name for lf in lfs], name="lf"),
     )
+
+
+def label_checker(lfs: Sequence[LF], label_model: Aggregator | LabelModel) -> Callable[[list[str]], np.ndarray]:
+    """texts -> the weak labeler's class index per text, or -1 where every LF abstains (no evidence either way).
+
+    Augmentation uses it to reject a rewrite whose inherited label the labeling functions now contradict.
+    """
+
+    def check(texts: list[str]) -> np.ndarray:
+        probs = predict_proba(pd.Series(texts, dtype=object), lfs, label_model)
+        out = np.full(len(texts), -1)
+        covered = ~np.isnan(probs).any(axis=1)
+        out[covered] = probs[covered].argmax(axis=1)
+        return out
+
+    return check
