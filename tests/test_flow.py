@@ -40,7 +40,7 @@ def harness():
 
 
 def _write_demo(project: Path) -> dict:
-    cfg = load_config(project / "config.yaml", SMALL)
+    cfg = load_config(project / "configs" / "sms_spam.yaml", SMALL)
     parts = split_demo(read_sms_corpus().sample(2000, random_state=0), cfg.demo, seed=cfg.project.seed)
     incoming = project / "data" / "incoming"
     for name in ("gold_dev", "gold_test", "pool"):
@@ -57,7 +57,7 @@ def test_pipeline_runs_and_writes_summary(harness, project):
     from driftloop.flows.pipeline import pipeline
 
     parts = _write_demo(project)
-    summary = pipeline(config_path=str(project / "config.yaml"), overrides=SMALL)
+    summary = pipeline(config_path=str(project / "configs" / "sms_spam.yaml"), overrides=SMALL)
     run_dir = Path(summary["run_dir"])
     on_disk = json.loads((run_dir / "summary.json").read_text())
     assert on_disk["status"] == "succeeded" and on_disk["run_id"] == summary["run_id"]
@@ -91,7 +91,7 @@ def test_pipeline_runs_and_writes_summary(harness, project):
 
     # A second run over the same snapshots: raw data untouched, ingest is a no-op, a promotion decision is made.
     before = _raw_digests(project)
-    again = pipeline(config_path=str(project / "config.yaml"), overrides=SMALL)
+    again = pipeline(config_path=str(project / "configs" / "sms_spam.yaml"), overrides=SMALL)
     assert {o["status"] for o in again["ingest"]} == {"already_ingested"}
     assert _raw_digests(project) == before
     assert again["promotion"]["champion_before"] == summary["run_id"]
@@ -108,7 +108,7 @@ def test_pipeline_runs_and_writes_summary(harness, project):
         [
             "predict",
             "--config",
-            str(project / "config.yaml"),
+            str(project / "configs" / "sms_spam.yaml"),
             "--json",
             "WINNER!! Claim your prize, call 09061701461",
             "see you at lunch",
@@ -124,7 +124,7 @@ def test_pipeline_runs_and_writes_summary(harness, project):
         [
             "predict",
             "--config",
-            str(project / "config.yaml"),
+            str(project / "configs" / "sms_spam.yaml"),
             "--json",
             "<b>WINNER!!</b>  Claim your prize,\tcall 09061701461",
         ],
@@ -132,7 +132,7 @@ def test_pipeline_runs_and_writes_summary(harness, project):
     assert json.loads(marked.stdout)["probs"] == records[0]["probs"]
     # A broken registry is a clear error, not a traceback.
     (project / "models" / "registry.json").write_text("{not json")
-    broken = CliRunner().invoke(app, ["predict", "--config", str(project / "config.yaml"), "hello"])
+    broken = CliRunner().invoke(app, ["predict", "--config", str(project / "configs" / "sms_spam.yaml"), "hello"])
     assert broken.exit_code == 1 and "not valid JSON" in broken.output
 
 
@@ -140,9 +140,11 @@ def test_failed_gate_fails_the_flow_and_keeps_raw_data(harness, project):
     from driftloop.flows.pipeline import pipeline
 
     _write_demo(project)
-    Catalog.from_config(load_config(project / "config.yaml", SMALL))
+    Catalog.from_config(load_config(project / "configs" / "sms_spam.yaml", SMALL))
     with pytest.raises(ValidationFailed, match="row_count"):
-        pipeline(config_path=str(project / "config.yaml"), overrides=[*SMALL, "validation.min_rows=100000"])
+        pipeline(
+            config_path=str(project / "configs" / "sms_spam.yaml"), overrides=[*SMALL, "validation.min_rows=100000"]
+        )
     before = _raw_digests(project)
     assert before, "the failed run still ingested its snapshots"
     (summary_path,) = (project / "runs").glob("*/summary.json")
@@ -150,24 +152,27 @@ def test_failed_gate_fails_the_flow_and_keeps_raw_data(harness, project):
     assert summary["status"] == "failed" and "row_count" in summary["error"]
     assert summary["validation"]["success"] is False
     # Fixing the config and running again succeeds on the very same raw snapshots.
-    ok = pipeline(config_path=str(project / "config.yaml"), overrides=SMALL)
+    ok = pipeline(config_path=str(project / "configs" / "sms_spam.yaml"), overrides=SMALL)
     assert ok["status"] == "succeeded" and _raw_digests(project) == before
 
 
 def test_watch_and_drift_check_never_touch_raw_data(harness, project):
     from driftloop.flows.pipeline import pipeline
-    from driftloop.flows.retrain import drift_check, watch_incoming
+    from driftloop.flows.drift import drift_check
+    from driftloop.flows.retrain import watch_incoming
 
     quick = [*SMALL, "augment.enabled=false", "train.enabled=false", "drift.min_current_rows=50"]
     parts = _write_demo(project)
-    pipeline(config_path=str(project / "config.yaml"), overrides=quick)
+    pipeline(config_path=str(project / "configs" / "sms_spam.yaml"), overrides=quick)
     before = _raw_digests(project)
 
     # A later batch lands: the watcher snapshots it, the drift check compares and decides.
     parts["batch_01"].to_csv(project / "data" / "incoming" / "sms_batch_01.csv", index=False)
-    landed = watch_incoming(config_path=str(project / "config.yaml"), overrides=quick)
+    landed = watch_incoming(config_path=str(project / "configs" / "sms_spam.yaml"), overrides=quick)
     assert len(landed["new_snapshots"]) == 1
-    result = drift_check(config_path=str(project / "config.yaml"), overrides=quick)
-    assert result["action"] in {"none", "retrain", "alert"} and "drift" in result
+    result = drift_check(config_path=str(project / "configs" / "sms_spam.yaml"), overrides=quick)
+    # With one later batch, split_demo makes it the spam-heavy one (a third spam): a prior shift.
+    assert result["action"] == "retrain" and result["drifted"] and "spam" in result["verdict"], result["verdict"]
+    assert result["reference"]["kind"] == "last_run" and result["event"] == "driftloop.drift.detected"
     after = _raw_digests(project)
     assert {k: after[k] for k in before} == before and len(after) == len(before) + 1
