@@ -1,21 +1,32 @@
-"""Turn landed files into immutable raw snapshots, or quarantine them with a reason."""
+"""Turn landed files into immutable raw snapshots, or quarantine them with a reason.
+
+Every per-file failure stays with its file: whatever goes wrong (a parse error, a library bug, an
+unexpected exception) the file is quarantined with a reason that says what to do, or reported
+``failed`` when it could not be read (I/O), and the other files go on.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import json
+import os
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
 
 import pandas as pd
 
+from driftloop.atomic import write_json
 from driftloop.catalog import SUPPORTED_SUFFIXES, Catalog, infer_role, read_table
 from driftloop.config import DriftloopConfig, Role
 from driftloop.errors import InputError
-from driftloop.tasks.ingest import check_incoming, to_canonical
+from driftloop.tasks.ingest import check_incoming, settle_types, to_canonical
 
 # failed: the file could not be read (permissions, vanished); it stays put and is retried next time.
-Status = Literal["ingested", "already_ingested", "quarantined", "failed"]
+# pending: still being written (size or mtime changed within ingest.stable_s); taken on a later look.
+Status = Literal["ingested", "already_ingested", "quarantined", "failed", "pending"]
+_SETTLED = ("ingested", "already_ingested", "quarantined")
 
 
 @dataclass(frozen=True)
@@ -26,24 +37,66 @@ class IngestOutcome:
     snapshot_id: str | None = None
     rows: int | None = None
     reason: str | None = None
+    warning: str | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
 
 
-def ingest_file(catalog: Catalog, cfg: DriftloopConfig, path: Path, role: Role | None = None) -> IngestOutcome:
-    """Snapshot one file: a no-op for content seen before; quarantine (with reason) if unusable."""
+def ingest_file(
+    catalog: Catalog, cfg: DriftloopConfig, path: Path, role: Role | None = None, *, settle_s: float = 0.0
+) -> IngestOutcome:
+    """Snapshot one file: a no-op for content seen before; quarantine (with reason) if unusable.
+
+    ``settle_s`` > 0 (the watcher): a file modified less than that long ago, or while it was being
+    read, is left ``pending``.
+    """
     path = Path(path)
-    if not path.is_file():
+    if not path.is_file() and not path.is_symlink():
         raise FileNotFoundError(f"{path} does not exist or is not a file")
     role = role or infer_role(path, cfg.data)
+    try:
+        return _ingest_file(catalog, cfg, path, role, settle_s)
+    except Exception as err:  # noqa: BLE001 - the last line of isolation: one file never stops the others
+        reason = (
+            f"{path.name}: could not be ingested ({type(err).__name__}: {err}); check that it is a well-formed "
+            f"table in one of {sorted(SUPPORTED_SUFFIXES)}, export it again, and report it if it looks right"
+        )
+        return _quarantine_or_fail(catalog, path, None, _name_sha(path), role, reason)
+
+
+def _ingest_file(catalog: Catalog, cfg: DriftloopConfig, path: Path, role: Role, settle_s: float) -> IngestOutcome:
+    if path.is_symlink() and _in_landing(catalog, path):
+        target = path.resolve()
+        if not target.is_relative_to(catalog.incoming_dir.resolve()):
+            # Never read it: its bytes (and so any error message quoting them) are not ours to show.
+            reason = (
+                f"{path.name}: is a symbolic link to a file outside data/incoming/, and links out of the landing "
+                f"folder are not followed; copy the file itself into data/incoming/ instead"
+            )
+            return _quarantine_or_fail(catalog, path, None, _name_sha(path), role, reason)
+    try:
+        before = path.stat()
+    except OSError as err:
+        return _failed(path, role, err)
+    if settle_s > 0 and time.time() - before.st_mtime < settle_s:
+        return IngestOutcome(str(path), "pending", role, reason=_pending_reason(path, settle_s))
+    cap = cfg.ingest.max_file_mb * 1024 * 1024
+    if before.st_size > cap:
+        reason = (
+            f"{path.name}: is {before.st_size / 2**20:.1f} MiB, over ingest.max_file_mb={cfg.ingest.max_file_mb:g}; "
+            f"split it into smaller files, or raise ingest.max_file_mb"
+        )
+        return _quarantine_or_fail(catalog, path, None, _name_sha(path), role, reason)
     # One read: the hash, the parsed rows and any quarantine copy all come from the same bytes,
     # even if the file changes under us.
     try:
         raw = path.read_bytes()
+        after = path.stat()
     except OSError as err:  # one unreadable file must not block the others (or hide their retrain event)
-        reason = f"cannot read it ({err.strerror or err}); fix its permissions, or copy it again if it vanished"
-        return IngestOutcome(str(path), "failed", role, reason=reason)
+        return _failed(path, role, err)
+    if settle_s > 0 and (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
+        return IngestOutcome(str(path), "pending", role, reason=_pending_reason(path, settle_s))
     sha = hashlib.sha256(raw).hexdigest()
     known = catalog.snapshot_by_sha(sha)
     if known is not None:
@@ -51,17 +104,63 @@ def ingest_file(catalog: Catalog, cfg: DriftloopConfig, path: Path, role: Role |
     try:
         frame = read_table(path, cfg.data, raw)
         check_incoming(frame, cfg.data, role, path.name)
+        frame, warnings = settle_types(frame, cfg.ingest.mixed_types, path.name)
     except InputError as err:
-        catalog.quarantine(path, raw, sha, str(err))
-        return IngestOutcome(str(path), "quarantined", role, reason=str(err))
-    snap, _ = catalog.add_snapshot(frame, source=path, sha=sha, role=role)
-    return IngestOutcome(str(path), "ingested", role, snap.snapshot_id, snap.rows)
+        return _quarantine_or_fail(catalog, path, raw, sha, role, str(err))
+    try:
+        snap, _ = catalog.add_snapshot(frame, source=path, sha=sha, role=role)
+    except OSError as err:  # disk full, permissions on data/raw/: ours to fix, the file is fine
+        return _failed(path, role, err, what="store a snapshot of")
+    return IngestOutcome(str(path), "ingested", role, snap.snapshot_id, snap.rows, warning="; ".join(warnings) or None)
+
+
+def _quarantine_or_fail(
+    catalog: Catalog, path: Path, raw: bytes | None, sha: str, role: Role, reason: str
+) -> IngestOutcome:
+    try:
+        catalog.quarantine(path, raw, sha, reason)
+    except OSError as err:
+        return _failed(path, role, err, what=f"quarantine ({reason})")
+    return IngestOutcome(str(path), "quarantined", role, reason=reason)
+
+
+def _failed(path: Path, role: Role, err: OSError, what: str = "read") -> IngestOutcome:
+    reason = (
+        f"{path.name}: cannot {what} it ({err.strerror or err}); fix the permissions or free disk space, "
+        f"or copy it again if it vanished; it stays in place and is retried next time"
+    )
+    return IngestOutcome(str(path), "failed", role, reason=reason)
+
+
+def _pending_reason(path: Path, settle_s: float) -> str:
+    return f"{path.name}: still changing; taken once its size and mtime are stable for {settle_s:g}s (ingest.stable_s)"
+
+
+def _name_sha(path: Path) -> str:
+    """A stable id for a file that is not read (too big, a link out): the hash of its path."""
+    return hashlib.sha256(str(path).encode()).hexdigest()
+
+
+def _in_landing(catalog: Catalog, path: Path) -> bool:
+    return Path(os.path.abspath(path)).parent == Path(os.path.abspath(catalog.incoming_dir))
 
 
 def ingest_paths(
-    catalog: Catalog, cfg: DriftloopConfig, paths: list[Path] | None = None, role: Role | None = None
+    catalog: Catalog,
+    cfg: DriftloopConfig,
+    paths: list[Path] | None = None,
+    role: Role | None = None,
+    *,
+    settle_s: float = 0.0,
+    remember: bool = False,
 ) -> list[IngestOutcome]:
-    """Ingest the given files and folders, or everything in data/incoming/ when none are given."""
+    """Ingest the given files and folders, or everything in data/incoming/ when none are given.
+
+    Args:
+        settle_s: leave files changed within this many seconds ``pending`` (the watcher passes ingest.stable_s).
+        remember: skip landed files already dealt with at the same size and mtime (the watcher's ledger),
+            so a tick costs one ``stat`` per old file instead of a read and a hash.
+    """
     files: list[Path] = []
     for p in paths or [catalog.incoming_dir]:
         p = Path(p)
@@ -70,14 +169,45 @@ def ingest_paths(
             files.extend(_table_files(p))
         else:
             files.append(p)
-    return [ingest_file(catalog, cfg, f, role) for f in files]
+    # The ledger holds for one data contract: after a config change every file is looked at again.
+    contract = cfg.section_hash("data", "ingest")
+    ledger = _read_ledger(catalog, contract) if remember else {}
+    outcomes, seen = [], {}
+    for f in files:
+        key = _ledger_key(f)
+        if remember and key is not None and ledger.get(f.name, {}).get("key") == key:
+            seen[f.name] = ledger[f.name]
+            continue
+        outcome = ingest_file(catalog, cfg, f, role, settle_s=settle_s)
+        outcomes.append(outcome)
+        if key is not None and outcome.status in _SETTLED:
+            seen[f.name] = {"key": key, "status": outcome.status, "snapshot_id": outcome.snapshot_id}
+    if remember:
+        write_json(catalog.landing_ledger_path, {"contract": contract, "files": seen})
+    return outcomes
+
+
+def _ledger_key(path: Path) -> list[int] | None:
+    try:
+        st = path.lstat()
+    except OSError:
+        return None
+    return [st.st_size, st.st_mtime_ns, st.st_ino]
+
+
+def _read_ledger(catalog: Catalog, contract: str) -> dict:
+    try:
+        ledger = json.loads(catalog.landing_ledger_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}  # no ledger (or a damaged one): every file is looked at again, which is always safe
+    return ledger.get("files", {}) if isinstance(ledger, dict) and ledger.get("contract") == contract else {}
 
 
 def _table_files(folder: Path) -> list[Path]:
     return sorted(
         p
         for p in folder.iterdir()
-        if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in SUPPORTED_SUFFIXES
+        if (p.is_symlink() or p.is_file()) and not p.name.startswith(".") and p.suffix.lower() in SUPPORTED_SUFFIXES
     )
 
 

@@ -1,41 +1,97 @@
-"""Keeping the model fresh: a watcher that turns landed files into a retrain event, and a
-scheduled drift check that retrains when new data has drifted from the training data."""
+"""Keeping the model fresh: a watcher that turns landed files into a ``driftloop.data.landed`` event,
+and the one retrain flow that every trigger (data landed, drift detected) goes through.
+
+The scheduled drift check lives in flows/drift.py; it only emits ``driftloop.drift.detected``.
+"""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from typing import Any
 
-import numpy as np
-from prefect import flow, task
+from prefect import flow, get_run_logger, task
 from prefect.events import emit_event
 
-from driftloop.atomic import write_json
+from driftloop.atomic import file_lock
 from driftloop.catalog import Catalog
 from driftloop.config import DriftloopConfig, load_config
-from driftloop.flows import steps
-from driftloop.flows.ingestion import load_role
-from driftloop.flows.pipeline import pipeline
+from driftloop.flows.ingestion import IngestOutcome, ingest_paths
+from driftloop.tasks.retrain_gate import RetrainPlan, SnapshotInfo, plan_retrain
+
+# This module is what a served watcher or retrain run imports before it counts as started: it stays
+# light (no model or validation stack), so a run starts seconds sooner and "nothing to do" ends fast.
+# The pipeline is imported only when there is something to train.
 
 DATA_LANDED_EVENT = "driftloop.data.landed"
-DRIFT_EVENT = "driftloop.drift.detected"
+
+
+def __getattr__(name: str) -> Any:
+    # The drift check moved to flows/drift.py; old imports from here keep working, lazily.
+    if name in ("DRIFT_EVENT", "drift_check"):
+        from driftloop.flows import drift
+
+        return getattr(drift, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+# A tick waits this many rounds of ingest.stable_s for files still being written, then leaves them to the next.
+_SETTLE_ROUNDS = 3
+
+
+def resource_id(cfg: DriftloopConfig, kind: str) -> str:
+    """The event resource id of this project's landing folder (``incoming``) or drift check (``drift``)."""
+    return f"driftloop.{kind}.{cfg.project.name}"
 
 
 def _resource(cfg: DriftloopConfig, kind: str) -> dict[str, str]:
-    return {"prefect.resource.id": f"driftloop.{kind}.{cfg.project.name}", "prefect.resource.name": cfg.project.name}
+    return {"prefect.resource.id": resource_id(cfg, kind), "prefect.resource.name": cfg.project.name}
+
+
+@task(name="take-landed-files", retries=1, retry_delay_seconds=2)
+def take_landed_files(cfg: DriftloopConfig) -> list[IngestOutcome]:
+    """Ingest the files in data/incoming/ whose size and mtime have settled; wait a little for the others."""
+    catalog = Catalog.from_config(cfg)
+    log = get_run_logger()
+    outcomes: dict[str, IngestOutcome] = {}
+    for round_ in range(_SETTLE_ROUNDS + 1):
+        batch = ingest_paths(catalog, cfg, settle_s=cfg.ingest.stable_s, remember=True)
+        outcomes.update({o.source: o for o in batch})
+        if round_ == _SETTLE_ROUNDS or not any(o.status == "pending" for o in batch):
+            break
+        time.sleep(cfg.ingest.stable_s)
+    for o in outcomes.values():
+        if o.status in ("quarantined", "failed"):
+            log.warning("%s %s: %s", o.status, o.source, o.reason)
+        elif o.status == "pending":
+            log.info("%s", o.reason)
+        else:
+            log.info("%s %s -> snapshot %s (%s rows, %s)", o.status, o.source, o.snapshot_id, o.rows, o.role)
+        if o.warning:
+            log.warning("%s", o.warning)
+    return list(outcomes.values())
 
 
 @flow(name="driftloop-watch-incoming", log_prints=True)
 def watch_incoming(config_path: str = "configs/sms_spam.yaml", overrides: list[str] | None = None) -> dict[str, Any]:
-    """Ingest whatever landed in data/incoming/; emit one ``driftloop.data.landed`` event if any is new."""
+    """Ingest whatever landed in data/incoming/; emit one ``driftloop.data.landed`` event if any is new.
+
+    One tick at a time: a tick that finds another holding the landing lock does nothing (the served
+    deployment also has a concurrency limit of 1). Whatever a file does wrong, it is quarantined or
+    reported ``failed`` and this flow still completes.
+    """
     cfg = load_config(config_path, overrides or [])
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     catalog = Catalog.from_config(cfg)
-    known = {s.snapshot_id for s in catalog.snapshots()}
-    outcomes = steps.ingest_task(cfg, f"watch-{stamp}")
-    # New = what the manifest gained, not what the last attempt reported: a retried ingest sees its
-    # first attempt's snapshots as already ingested.
-    new = [s.snapshot_id for s in catalog.snapshots() if s.snapshot_id not in known]
+    try:
+        with file_lock(catalog.landing_lock_path, wait=False):
+            known = {s.snapshot_id for s in catalog.snapshots()}
+            outcomes = take_landed_files(cfg)
+            # New = what the manifest gained, not what an attempt reported: a retried task sees its
+            # first attempt's snapshots as already ingested.
+            new = [s.snapshot_id for s in catalog.snapshots() if s.snapshot_id not in known]
+    except BlockingIOError:
+        print("another watcher tick holds the landing lock; this one leaves the folder to it")
+        return {"skipped": True, "new_snapshots": [], "pending": [], "quarantined": [], "failed": []}
     if new:
         emit_event(
             event=DATA_LANDED_EVENT,
@@ -43,94 +99,64 @@ def watch_incoming(config_path: str = "configs/sms_spam.yaml", overrides: list[s
             payload={"config_path": config_path, "snapshots": new},
         )
         print(f"{len(new)} new snapshot(s): emitted {DATA_LANDED_EVENT}")
+
+    def of(status: str) -> list[dict]:
+        return [o.as_dict() for o in outcomes if o.status == status]
+
     return {
+        "skipped": False,
         "new_snapshots": new,
-        "quarantined": [o for o in outcomes if o["status"] == "quarantined"],
-        "failed": [o for o in outcomes if o["status"] == "failed"],
+        "pending": of("pending"),
+        "quarantined": of("quarantined"),
+        "failed": of("failed"),
     }
 
 
-@task(name="drift-signals")
-def drift_signals_task(cfg: DriftloopConfig, reference_ids: list[str], current_ids: list[str]) -> dict[str, Any]:
-    """Embed and weak-label a sample of reference and current rows; compare them."""
-    from pathlib import Path
-
-    from driftloop.tasks.clean import normalize_texts
-    from driftloop.tasks.drift import detect_drift
-    from driftloop.tasks.embed import embed_texts
-    from driftloop.tasks.weak_label import apply_lfs, load_lfs
-
+def current_plan(cfg: DriftloopConfig, now: datetime | None = None) -> RetrainPlan:
+    """What a retrain run would do now, from the manifest and the last successful run."""
     catalog = Catalog.from_config(cfg)
-    pool, _ = load_role(catalog, cfg, "unlabelled")
-    rng = np.random.default_rng(cfg.project.seed)
-    lfs = load_lfs(cfg.weak_label.lf_module, cfg.data.labels, base_dir=Path.cwd())
-
-    def side(ids: list[str]) -> dict[str, np.ndarray]:
-        rows = pool[pool["snapshot_id"].isin(ids)]
-        if len(rows) > cfg.drift.max_rows:
-            rows = rows.iloc[np.sort(rng.choice(len(rows), cfg.drift.max_rows, replace=False))]
-        texts = normalize_texts(rows["text"], cfg.clean).reset_index(drop=True)
-        votes = apply_lfs(texts.to_frame("text"), lfs)
-        return {
-            "emb": embed_texts(texts.tolist()),
-            "labels": _majority_vote(votes, len(cfg.data.labels)),
-            "lengths": texts.str.len().to_numpy(),
-        }
-
-    ref, cur = side(reference_ids), side(current_ids)
-    report = detect_drift(
-        reference_embeddings=ref["emb"],
-        current_embeddings=cur["emb"],
-        reference_labels=ref["labels"],
-        current_labels=cur["labels"],
-        reference_lengths=ref["lengths"],
-        current_lengths=cur["lengths"],
-        n_classes=len(cfg.data.labels),
-        cfg=cfg.drift,
-        seed=cfg.project.seed,
-    )
-    return report.as_dict()
+    snaps = [SnapshotInfo(s.snapshot_id, s.role, s.rows) for s in catalog.snapshots()]
+    return plan_retrain(snaps, catalog.latest_run(), now or datetime.now(UTC), cfg.service)
 
 
-def _majority_vote(votes: np.ndarray, n_classes: int) -> np.ndarray:
-    """Per-row majority LF vote; -1 where all abstain or the top classes tie."""
-    counts = np.stack([(votes == k).sum(axis=1) for k in range(n_classes)], axis=1)
-    top = counts.argmax(axis=1)
-    ties = (counts == counts.max(axis=1, keepdims=True)).sum(axis=1) > 1
-    return np.where((counts.max(axis=1) == 0) | ties, -1, top)
+@flow(name="driftloop-retrain", log_prints=True)
+def retrain(config_path: str = "configs/sms_spam.yaml", overrides: list[str] | None = None) -> dict[str, Any]:
+    """The one gate for every retrain: train on everything pending, or end COMPLETED with "nothing to do".
 
-
-@flow(name="driftloop-drift-check", log_prints=True)
-def drift_check(config_path: str = "configs/sms_spam.yaml", overrides: list[str] | None = None) -> dict[str, Any]:
-    """Compare data landed since the last successful run with that run's data; retrain on drift."""
+    Triggered (debounced) by ``driftloop.data.landed`` and ``driftloop.drift.detected``; the deployment
+    runs one at a time. The run reads the manifest, not its trigger's payload, so a burst of triggers
+    trains once. Inside the cooldown it schedules one run of its own deployment for the cooldown's end.
+    """
     cfg = load_config(config_path, overrides or [])
-    catalog = Catalog.from_config(cfg)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    steps.ingest_task(cfg, f"drift-{stamp}")
-    last = catalog.latest_run()
-    result: dict[str, Any] = {"checked_at": stamp, "last_run": last["run_id"] if last else None}
-    if last is None:
-        result.update(action="retrain", reason="no successful run yet")
-    else:
-        reference_ids = last["data"]["snapshots"]["unlabelled"]
-        current_ids = [s.snapshot_id for s in catalog.snapshots("unlabelled") if s.snapshot_id not in reference_ids]
-        current_rows = sum(s.rows for s in catalog.snapshots("unlabelled") if s.snapshot_id in current_ids)
-        if current_rows < cfg.drift.min_current_rows:
-            result.update(action="none", reason=f"{current_rows} new rows (< drift.min_current_rows)")
-        else:
-            report = drift_signals_task(cfg, reference_ids, current_ids)
-            result["drift"] = report
-            if report["drifted"]:
-                emit_event(event=DRIFT_EVENT, resource=_resource(cfg, "drift"), payload=report)
-                result.update(
-                    action="retrain" if cfg.drift.retrain_on_drift else "alert",
-                    reason=f"drift on {', '.join(report['exceeded'])}",
-                )
-            else:
-                result.update(action="none", reason="no signal above its threshold")
-    write_json(catalog.runs_dir / "drift" / f"{stamp}.json", result)
-    print(f"drift check: {result['action']} ({result['reason']})")
-    if result["action"] == "retrain":
-        summary = pipeline(config_path=config_path, overrides=overrides)
-        result["retrain_run"] = summary["run_id"]
+    plan = current_plan(cfg)
+    result: dict[str, Any] = plan.as_dict()
+    print(f"retrain gate: {plan.action} ({plan.reason})")
+    if plan.action == "defer" and plan.not_before is not None:
+        result["follow_up_run"] = _schedule_follow_up(plan.not_before)
+    if plan.action != "train":
+        return result
+    from driftloop.flows.pipeline import pipeline
+
+    summary = pipeline(config_path=config_path, overrides=overrides)
+    result.update(run_id=summary["run_id"], status=summary["status"])
     return result
+
+
+def _schedule_follow_up(when: datetime) -> str | None:
+    """Schedule this deployment to run at ``when`` (once per time: an idempotency key); None outside a deployment."""
+    from prefect.client.orchestration import get_client
+    from prefect.runtime import deployment
+    from prefect.states import Scheduled
+
+    if not deployment.id:
+        print(f"not served: run the retrain again after {when.isoformat(timespec='seconds')}")
+        return None
+    with get_client(sync_client=True) as client:
+        run = client.create_flow_run_from_deployment(
+            deployment.id,
+            parameters=deployment.parameters,
+            state=Scheduled(scheduled_time=when),
+            idempotency_key=f"driftloop-cooldown-{when.isoformat(timespec='seconds')}",
+        )
+    print(f"scheduled flow run {run.name} for {when.isoformat(timespec='seconds')}")
+    return str(run.id)

@@ -15,7 +15,7 @@ from driftloop.flows.ingestion import ingest_paths, load_role
 
 @pytest.fixture
 def env(project: Path):
-    cfg = load_config(project / "config.yaml")
+    cfg = load_config(project / "configs" / "sms_spam.yaml")
     return cfg, Catalog.from_config(cfg), project / "data" / "incoming"
 
 
@@ -133,3 +133,135 @@ def test_load_role_gives_canonical_rows(env):
     assert frame["row_id"].is_unique and len(ids) == 1
     empty, none = load_role(catalog, cfg, "gold_test")
     assert empty.empty and none == []
+
+
+# ---- the bad-input catalogue (issue 10): each file is isolated with a reason that says what to do ----
+
+
+def _quarantined(env, name, content, *overrides):
+    cfg, catalog, incoming = env
+    if overrides:
+        cfg = load_config(catalog.root / "configs" / "sms_spam.yaml", list(overrides))
+    path = incoming / name
+    path.write_bytes(content.encode() if isinstance(content, str) else content)
+    (o,) = ingest_paths(catalog, cfg, [path])
+    return o
+
+
+def test_a_byte_order_mark_is_not_part_of_the_first_column(env):
+    o = _ingest_one(env, "excel_gold_dev.csv", "\ufeff" + GOOD_CSV)
+    assert o.status == "ingested" and o.role == "gold_dev"
+    cfg, catalog, _ = env
+    assert catalog.snapshots()[0].columns == ["text", "label"]
+
+
+@pytest.mark.parametrize(
+    "name, content, message",
+    [
+        ("dup.csv", "text,text,label\na,b,ham\n", "['text'] appear more than once"),
+        ("mixed.jsonl", '{"text": "hello"}\n{"text": 5}\n{"text": "FREE prize"}\n', "'text' holds int, str"),
+        ("blank_gold_dev.csv", "text,label\nhello,ham\n   ,spam\nFREE,spam\n", "blank or missing text (data rows 2)"),
+        ("null_gold_test.jsonl", '{"text": "a", "label": "ham"}\n{"text": null, "label": "spam"}\n', "data rows 2"),
+    ],
+)
+def test_catalogue_of_bad_tables_is_quarantined(env, name, content, message):
+    o = _quarantined(env, name, content)
+    assert o.status == "quarantined" and message in o.reason, o.reason
+    assert env[1].snapshots() == []
+
+
+def test_duplicate_parquet_columns_are_refused(env):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    cfg, catalog, incoming = env
+    pq.write_table(pa.table([["a"], ["b"]], names=["text", "text"]), incoming / "dup.parquet")
+    (o,) = ingest_paths(catalog, cfg, [incoming / "dup.parquet"])
+    assert o.status == "quarantined" and "appear more than once" in o.reason
+
+
+def test_mixed_types_can_be_cast_with_a_warning(env):
+    o = _quarantined(env, "mixed.jsonl", '{"text": "hello"}\n{"text": 5}\n', "ingest.mixed_types=cast")
+    assert o.status == "ingested" and "cast mixed-type column" in o.warning
+    cfg, catalog, _ = env
+    assert catalog.read_snapshot(catalog.snapshots()[0])["text"].tolist() == ["hello", "5"]
+
+
+def test_role_patterns_match_case_insensitively(env):
+    assert _ingest_one(env, "SMS_GOLD_DEV.CSV", GOOD_CSV).role == "gold_dev"
+
+
+def test_a_240_byte_file_name_is_handled(env):
+    name = "é" * 58 + "x" * 118 + "_gold_dev.csv"  # 116 + 118 + 13 = 247 bytes
+    assert len(name.encode()) > 240
+    assert _ingest_one(env, name, GOOD_CSV).status == "ingested"
+    bad = _quarantined(env, "b" * 236 + ".csv", "text\n")
+    assert bad.status == "quarantined" and "no rows" in bad.reason
+    assert all(len(p.name.encode()) < 200 for p in env[1].quarantine_dir.iterdir())
+
+
+def test_files_over_the_size_cap_are_quarantined_without_a_copy(env):
+    o = _quarantined(env, "big.csv", "text\n" + "x" * 3000 + "\n", "ingest.max_file_mb=0.001")
+    assert o.status == "quarantined" and "ingest.max_file_mb" in o.reason
+    (reason,) = env[1].quarantine_dir.glob("*.reason.json")
+    assert [p for p in env[1].quarantine_dir.iterdir() if p != reason] == []
+
+
+def test_symlinks_out_of_the_landing_folder_are_refused_without_reading_them(env, tmp_path_factory):
+    cfg, catalog, incoming = env
+    secret = tmp_path_factory.mktemp("outside") / "secret.csv"
+    secret.write_text("text\nTOP-SECRET-LINE\n")
+    (incoming / "link.csv").symlink_to(secret)
+    (incoming / "inside.csv").write_text(GOOD_CSV)
+    (incoming / "inner_link.csv").symlink_to(incoming / "inside.csv")
+    outcomes = {Path(o.source).name: o for o in ingest_paths(catalog, cfg)}
+    assert outcomes["link.csv"].status == "quarantined" and "outside data/incoming/" in outcomes["link.csv"].reason
+    # A link inside the folder is followed: same bytes, one snapshot.
+    assert {outcomes["inside.csv"].status, outcomes["inner_link.csv"].status} == {"ingested", "already_ingested"}
+    for p in catalog.quarantine_dir.iterdir():
+        assert "TOP-SECRET" not in p.read_text()
+    assert secret.read_text() == "text\nTOP-SECRET-LINE\n"
+
+
+def test_any_unexpected_error_quarantines_that_file_only(env, monkeypatch):
+    import driftloop.flows.ingestion as ingestion
+
+    cfg, catalog, incoming = env
+    (incoming / "a_poison.csv").write_text(GOOD_CSV)
+    (incoming / "b_pool.csv").write_text("text\nhello there\n")
+    real = ingestion.read_table
+
+    def explode(path, data_cfg, raw=None):
+        if path.name == "a_poison.csv":
+            raise KeyError("a library bug")
+        return real(path, data_cfg, raw)
+
+    monkeypatch.setattr(ingestion, "read_table", explode)
+    poison, pool = ingest_paths(catalog, cfg)
+    assert poison.status == "quarantined" and "KeyError" in poison.reason and "export it again" in poison.reason
+    assert pool.status == "ingested"
+
+
+def test_the_watcher_waits_for_a_file_to_settle_and_remembers_settled_files(env):
+    cfg, catalog, incoming = env
+    path = incoming / "pool.csv"
+    path.write_text("text\nhello there\n")
+    (o,) = ingest_paths(catalog, cfg, settle_s=60, remember=True)
+    assert o.status == "pending" and "ingest.stable_s" in o.reason and catalog.snapshots() == []
+    old = path.stat().st_mtime - 120
+    os.utime(path, (old, old))
+    (o,) = ingest_paths(catalog, cfg, settle_s=60, remember=True)
+    assert o.status == "ingested"
+    assert ingest_paths(catalog, cfg, settle_s=60, remember=True) == []  # counted once, not re-read
+    path.write_text("text\nhello there\nand more\n")
+    os.utime(path, (old + 1, old + 1))
+    (o,) = ingest_paths(catalog, cfg, settle_s=60, remember=True)
+    assert o.status == "ingested" and len(catalog.snapshots()) == 2
+    # A quarantined file is not looked at again, until the data contract changes.
+    (incoming / "mixed.jsonl").write_text('{"text": "hello"}\n{"text": 5}\n')
+    os.utime(incoming / "mixed.jsonl", (old, old))
+    assert [o.status for o in ingest_paths(catalog, cfg, settle_s=60, remember=True)] == ["quarantined"]
+    assert ingest_paths(catalog, cfg, settle_s=60, remember=True) == []
+    cast = load_config(catalog.root / "configs" / "sms_spam.yaml", ["ingest.mixed_types=cast"])
+    retried = {Path(o.source).name: o.status for o in ingest_paths(catalog, cast, settle_s=60, remember=True)}
+    assert retried == {"mixed.jsonl": "ingested", "pool.csv": "already_ingested"}

@@ -1,0 +1,169 @@
+"""Benchmark: file drop -> retrain flow run started, with file-event watching vs the interval poll.
+
+Run: ``python -m bench.bench_service [--drops 5] [--quick]``. Starts a real Prefect server and a real
+``driftloop serve`` (first with ``service.file_events=true``, then with it off and the poll every
+``--poll-s`` seconds), lands one small batch at a time into data/incoming/ the way the README says
+(write under a dot-name, then rename), and reads from the server when the retrain flow run started.
+The retrain's gate is set so that it ends with "nothing to do" at once (``service.min_new_rows`` is
+huge): only the path from a landed file to a started retrain is measured, not a training.
+
+Each latency is split into: drop -> ``driftloop.data.landed`` event (detection + stability wait +
+ingest), event -> retrain run scheduled (automation + debounce), scheduled -> started (runner poll +
+flow-run process start). Writes ``bench/results/service.json`` (``service.quick.json`` with --quick).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+
+from driftloop.atomic import write_json
+from driftloop.catalog import Catalog
+from driftloop.config import load_config
+from driftloop.flows.ingestion import ingest_paths
+from driftloop.packaged import init_project
+from driftloop.tasks.demo_data import read_sms_corpus, split_demo
+from tests.prefect_server import PrefectServer, kill_group, start_serve, wait_for
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "bench" / "results" / "service.json"
+QUICK_OUT = ROOT / "bench" / "results" / "service.quick.json"
+GOAL_S = 5.0
+ROLES = ("unlabelled", "gold_dev", "gold_test")
+BASE = [
+    "demo.gold_dev_size=200",
+    "demo.gold_test_size=200",
+    "demo.n_later_batches=1",
+    "demo.later_batch_size=100",
+    "validation.build_data_docs=false",
+    "train.enabled=false",
+    "augment.enabled=false",
+    "service.min_new_rows=100000000",  # every retrain ends with "nothing to do": we time its start only
+]
+
+
+def _ts(value: str | None) -> float | None:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() if value else None
+
+
+def measure(mode: str, drops: int, poll_s: int, workdir: Path) -> dict:
+    project = workdir / mode
+    project.mkdir()
+    init_project(project)
+    cfg_path = project / "configs" / "sms_spam.yaml"
+    overrides = [
+        *BASE,
+        f"service.file_events={'true' if mode == 'events' else 'false'}",
+        f"service.watch_interval_s={3600 if mode == 'events' else poll_s}",
+    ]
+    cfg = load_config(cfg_path, overrides)
+    catalog = Catalog.from_config(cfg)
+    corpus = read_sms_corpus().sample(1200, random_state=1).reset_index(drop=True)
+    parts = split_demo(corpus, cfg.demo, seed=0)
+    for name in ("gold_dev", "gold_test", "pool"):
+        parts[name].to_csv(catalog.incoming_dir / f"sms_{name}.csv", index=False)
+    ingest_paths(catalog, cfg)
+    # A successful run on record, so that each drop goes through the ordinary "new data" gate.
+    catalog.runs_dir.joinpath("seed").mkdir(parents=True)
+    write_json(
+        catalog.runs_dir / "seed" / "summary.json",
+        {
+            "run_id": "seed",
+            "status": "succeeded",
+            "finished_at": "2000-01-01T00:00:00+00:00",
+            "data": {"snapshots": {r: [s.snapshot_id for s in catalog.snapshots(r)] for r in ROLES}},
+        },
+    )
+    server = PrefectServer(workdir / f"server-{mode}")
+    server.home.mkdir()
+    server.start()
+    serve = start_serve(project, cfg_path, overrides, server.env)
+    samples = []
+    try:
+        wait_for(lambda: len(server.deployments()) == 3, 180, "three deployments", [serve])
+        time.sleep(3)  # let the first poll tick (if any) pass
+        for i in range(drops):
+            batch = pd.DataFrame({"text": [f"batch {i} message {j} from {mode}" for j in range(20)]})
+            tmp = catalog.incoming_dir / f".batch_{i}.csv"
+            batch.to_csv(tmp, index=False)
+            before = {r["id"] for r in server.flow_runs(deployment="retrain")}
+            dropped = time.time()
+            tmp.rename(catalog.incoming_dir / f"batch_{i}.csv")
+
+            def started(before=before):
+                new = [r for r in server.flow_runs(deployment="retrain") if r["id"] not in before]
+                return [r for r in new if r["start_time"]]
+
+            (run,) = wait_for(started, 180, f"{mode}: retrain after drop {i}", [serve], every=0.2)[:1]
+            events = [e for e in server.events("driftloop.data.landed") if _ts(e["occurred"]) >= dropped - 1]
+            landed = min(_ts(e["occurred"]) for e in events) if events else None
+            start = _ts(run["start_time"])
+            scheduled = _ts(run["expected_start_time"])
+            samples.append(
+                {
+                    "drop_to_start_s": round(start - dropped, 2),
+                    "drop_to_event_s": round(landed - dropped, 2) if landed else None,
+                    "event_to_scheduled_s": round(scheduled - landed, 2) if landed else None,
+                    "scheduled_to_start_s": round(start - scheduled, 2),
+                }
+            )
+            print(mode, i, samples[-1], flush=True)
+            wait_for(
+                lambda: all(r["state"]["type"] not in ("RUNNING", "PENDING") for r in server.flow_runs()),
+                180,
+                "runs to finish",
+                [serve],
+            )
+    finally:
+        kill_group(serve)
+        server.stop()
+    lat = [s["drop_to_start_s"] for s in samples]
+    return {
+        "mode": mode,
+        "config": overrides,
+        "debounce_s": cfg.service.debounce_s,
+        "stable_s": cfg.ingest.stable_s,
+        "runner_poll_s": cfg.service.runner_poll_s,
+        "poll_interval_s": None if mode == "events" else poll_s,
+        "median_drop_to_start_s": round(statistics.median(lat), 2),
+        "max_drop_to_start_s": round(max(lat), 2),
+        "samples": samples,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--drops", type=int, default=5, help="Files dropped per mode.")
+    parser.add_argument("--poll-s", type=int, default=30, help="Poll interval of the fallback mode.")
+    parser.add_argument("--quick", action="store_true", help="2 drops per mode; writes service.quick.json.")
+    args = parser.parse_args()
+    drops = 2 if args.quick else args.drops
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    with tempfile.TemporaryDirectory(prefix="bench_service_") as tmp:
+        events = measure("events", drops, args.poll_s, Path(tmp))
+        poll = measure("poll", drops, args.poll_s, Path(tmp))
+    result = {
+        "benchmark": "service",
+        "what": "file drop -> retrain flow run started (server start_time), event-driven vs interval poll",
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "load_avg_1m": os.getloadavg()[0]},
+        "goal_s": GOAL_S,
+        "events": events,
+        "poll": poll,
+        "speedup_median": round(poll["median_drop_to_start_s"] / events["median_drop_to_start_s"], 2),
+        "events_meets_goal": events["median_drop_to_start_s"] < GOAL_S,
+    }
+    write_json(QUICK_OUT if args.quick else OUT, result)
+    print(result)
+
+
+if __name__ == "__main__":
+    main()
