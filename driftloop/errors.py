@@ -63,6 +63,10 @@ class TrainingDivergedError(DriftloopError, RuntimeError):
     """The loss became NaN or infinite; nothing was saved or registered."""
 
 
+class TrainingLaunchError(DriftloopError, RuntimeError):
+    """A multi-process training run (``accelerate launch``) failed; the message holds the ranks' last output."""
+
+
 class DeviceUnavailableError(DriftloopError, RuntimeError):
     """The configured device is not present on this machine."""
 

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 @task(name="fine-tune", cache_policy=NO_CACHE, persist_result=False)
 def fine_tune_task(cfg: DriftloopConfig, run_id: str, balanced: Balanced, cleaned: Cleaned) -> TrainResult:
     """Fine-tune the configured model on the validated training set; early-stop on gold dev macro-F1."""
-    from driftloop.tasks.train import train
+    from driftloop.tasks.train import launch_train as train
 
     catalog = Catalog.from_config(cfg)
     result = train(
@@ -54,7 +54,7 @@ def self_train_task(
 ) -> SelfTrained:
     """Pseudo-label the pool rows no LF covers with the end model and train again; gold dev keeps or drops a round."""
     from driftloop.tasks.self_train import self_train
-    from driftloop.tasks.train import release_checkpoints, train
+    from driftloop.tasks.train import launch_train, release_checkpoints
 
     catalog = Catalog.from_config(cfg)
     outcome = self_train(
@@ -65,7 +65,7 @@ def self_train_task(
         cfg.train,
         cfg.self_train,
         seed=cfg.project.seed,
-        train_fn=train,
+        train_fn=launch_train,
         test=catalog.read_artifact(cleaned.gold_test.artifact, cleaned.gold_test.key),
         class_weights=balanced.class_weights,
         base_result=base,

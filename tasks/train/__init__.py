@@ -12,12 +12,14 @@ One idea per module:
 - ``fit``: what a fitting procedure takes and returns; ``loop``: the gradient loop; ``feature``: the
   logistic-regression head of method ``feature``;
 - ``checkpoints``: atomic resume checkpoints and the run lock;
-- ``trainer``: :func:`train`; ``model_dir``: the model folder and its model card.
+- ``trainer``: :func:`train`; ``model_dir``: the model folder and its model card;
+- ``distributed``: :func:`launch_train`, ``train`` on ``train.num_processes`` processes (``accelerate launch``).
 """
 
 from driftloop.tasks.train.checkpoints import CKPT_PREFIX
 from driftloop.tasks.train.classifier import MeanPoolClassifier, TextClassifier
 from driftloop.tasks.train.data import build_targets, data_fingerprint, epoch_batches
+from driftloop.tasks.train.distributed import launch_train
 from driftloop.tasks.train.feature import FeatureHeadFit
 from driftloop.tasks.train.fit import FitInputs, FitOutcome, macro_f1
 from driftloop.tasks.train.loop import GradientLoop, TrainingInterrupted, seed_everything, soft_cross_entropy
@@ -69,6 +71,7 @@ __all__ = [
     "count_params",
     "data_fingerprint",
     "epoch_batches",
+    "launch_train",
     "load_classifier",
     "macro_f1",
     "method_spec",

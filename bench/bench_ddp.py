@@ -1,0 +1,121 @@
+"""Benchmark multi-process training: `accelerate launch` with 2 CPU processes (gloo) against 1 process.
+
+Run: ``python -m bench.bench_ddp [--quick]``. Writes bench/results/bench_ddp.json.
+
+Same model (the packaged MiniLM, LoRA, fp32), same SMS rows, same number of optimizer steps and the same effective
+batch: 1 process x batch 32 against 2 processes x batch 16. The single process gets every core as torch threads; the
+2 ranks share them (OMP_NUM_THREADS = cores / 2, as the launcher sets it). Each variant runs in a fresh subprocess;
+variants alternate (1, 2, 1, 2, ...) so that load from other processes hits both alike, and the median counts.
+``train_samples_per_s`` counts training time only (the loop's own clock); ``wall_s`` is the whole call, including
+process start, model load on every rank, the dev evaluation and (2 processes) saving and reloading the model folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).resolve().parent / "results" / "bench_ddp.json"
+LABELS = ["ham", "spam"]
+GLOBAL_BATCH = 32
+
+
+def _worker(n_proc: int, steps: int) -> dict[str, Any]:
+    from driftloop.config import TrainConfig
+    from driftloop.tasks.demo_data import read_sms_corpus
+    from driftloop.tasks.train.distributed import launch_train
+
+    corpus = read_sms_corpus().sample(frac=1.0, random_state=0).reset_index(drop=True)
+    dev, rows = corpus.iloc[:200], corpus.iloc[200 : 200 + steps * GLOBAL_BATCH]
+    cfg = TrainConfig(
+        model="minilm", method="lora", device="cpu", precision="fp32", label_mode="hard",
+        batch_size=GLOBAL_BATCH // n_proc, num_processes=n_proc, max_steps=steps, epochs=1,
+        early_stopping_patience=None, evals_per_epoch=1, log_steps=10_000,
+    )  # fmt: skip
+    t0 = time.perf_counter()
+    result = launch_train(rows[["text", "label"]], dev[["text", "label"]], LABELS, cfg, seed=0)
+    wall = time.perf_counter() - t0
+    return {
+        "processes": n_proc,
+        "batch_per_process": cfg.batch_size,
+        "steps": result.steps,
+        "train_samples_per_s": round(result.train_samples_per_s, 2),
+        "train_seconds": round(result.train_seconds, 2),
+        "wall_s": round(wall, 2),
+        "dev_macro_f1": round(result.best_dev_macro_f1, 4),
+        "peak_rss_mb_per_process": round(result.peak_rss_mb, 1),
+    }
+
+
+def _run(n_proc: int, steps: int) -> dict[str, Any]:
+    cmd = [sys.executable, "-m", "bench.bench_ddp", "--worker", str(n_proc), "--steps", str(steps)]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=1800, cwd=Path(__file__).resolve().parents[1])
+    if out.returncode != 0:
+        raise RuntimeError(f"worker {n_proc} failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="Smoke run: 6 steps, one repeat.")
+    parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--steps", type=int, default=30, help="Optimizer steps per run (batch 32).")
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args(argv)
+    if args.worker is not None:
+        import torch
+
+        torch.set_num_threads(os.cpu_count() or 1)
+        print(json.dumps(_worker(args.worker, args.steps)))
+        return {}
+    steps, repeats = (6, 1) if args.quick else (args.steps, args.repeats)
+    runs: dict[int, list[dict[str, Any]]] = {1: [], 2: []}
+    for _ in range(repeats):
+        for n in (1, 2):
+            runs[n].append(_run(n, steps))
+            print(json.dumps(runs[n][-1]), flush=True)
+
+    def median(n: int, key: str) -> float:
+        return round(statistics.median(r[key] for r in runs[n]), 2)
+
+    summary = {
+        "one_process": {"train_samples_per_s": median(1, "train_samples_per_s"), "wall_s": median(1, "wall_s")},
+        "two_processes": {"train_samples_per_s": median(2, "train_samples_per_s"), "wall_s": median(2, "wall_s")},
+    }
+    summary["speedup_train_samples_per_s"] = round(
+        summary["two_processes"]["train_samples_per_s"] / summary["one_process"]["train_samples_per_s"], 3
+    )
+    summary["speedup_wall"] = round(summary["one_process"]["wall_s"] / summary["two_processes"]["wall_s"], 3)
+    out = {
+        "benchmark": "bench_ddp",
+        "quick": args.quick,
+        "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(), "load_avg_1m": os.getloadavg()[0]},
+        "setup": {
+            "model": "minilm",
+            "method": "lora",
+            "precision": "fp32",
+            "global_batch": GLOBAL_BATCH,
+            "steps": steps,
+            "repeats": repeats,
+        },  # fmt: skip
+        "summary": summary,
+        "runs": {str(k): v for k, v in runs.items()},
+    }
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    tmp = RESULTS.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(out, indent=2) + "\n")
+    tmp.replace(RESULTS)
+    print(json.dumps(summary, indent=2))
+    return out
+
+
+if __name__ == "__main__":
+    main()
