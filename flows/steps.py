@@ -53,6 +53,8 @@ def ingest_task(cfg: DriftloopConfig, run_id: str) -> list[IngestOutcome]:
             log.warning("%s %s: %s", o.status, o.source, o.reason)
         else:
             log.info("%s %s -> snapshot %s (%s rows, %s)", o.status, o.source, o.snapshot_id, o.rows, o.role)
+        if o.warning:  # taken, with a caveat (e.g. a mixed-type column cast to text)
+            log.warning("%s: %s", o.source, o.warning)
     publish_table(run_id, "ingest", [o.as_dict() for o in outcomes], "Incoming files and what became of them")
     return outcomes
 
