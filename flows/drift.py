@@ -245,6 +245,13 @@ def drift_check(config_path: str = "configs/sms_spam.yaml", overrides: list[str]
         )
         report["event"] = DRIFT_EVENT
     write_json(drift_dir / f"{stamp}.json", report)
+    try:  # the page a person reads, and the index that lists it; the JSON above is the record
+        from driftloop.flows.report import write_drift_report, write_index
+
+        print(f"drift report: {write_drift_report(drift_dir / f'{stamp}.json')}")
+        write_index(catalog)
+    except Exception as err:
+        print(f"could not write the drift report: {err}")
     try:
         from prefect.artifacts import create_markdown_artifact
 

@@ -77,7 +77,7 @@ def weighted_vote_proba(L: np.ndarray, accuracy: np.ndarray, prior: np.ndarray) 
     gives exactly that LF's precision, so a rare class's own LF is not outvoted by the prior, and a second
     agreeing vote sharpens the label.
     """
-    n, k = len(L), len(prior)
+    n = len(L)
     log_prior = np.log(prior)
     scores = np.tile(log_prior, (n, 1))
     for j in range(L.shape[1]):

@@ -157,8 +157,8 @@ def test_failed_gate_fails_the_flow_and_keeps_raw_data(harness, project):
 
 
 def test_watch_and_drift_check_never_touch_raw_data(harness, project):
-    from driftloop.flows.pipeline import pipeline
     from driftloop.flows.drift import drift_check
+    from driftloop.flows.pipeline import pipeline
     from driftloop.flows.retrain import watch_incoming
 
     quick = [*SMALL, "augment.enabled=false", "train.enabled=false", "drift.min_current_rows=50"]
