@@ -161,9 +161,9 @@ def _vote_jobs(cfg: DriftloopConfig, clean_keys: Sequence[str], base_dir: str) -
     ]
 
 
-def _done(catalog: Catalog, name: str, key: str) -> bool:
-    # Reports and vote tables are written last and atomically: their presence marks a complete entry.
-    return catalog.artifact_path(name, key).exists()
+def _done(catalog: Catalog, key: str, *names: str) -> bool:
+    # Each file is written atomically, the report (or the votes) last: all present is a complete entry.
+    return all(catalog.artifact_path(name, key).exists() for name in names)
 
 
 def _read(catalog: Catalog, name: str, key: str, columns: Sequence[str] | None = None) -> pd.DataFrame:
@@ -283,15 +283,15 @@ def _arrival_texts(
     catalog: Catalog, cfg: DriftloopConfig, shards: Sequence[ShardJob], offsets: np.ndarray, positions: np.ndarray
 ) -> list[str]:
     """The texts of these pooled rows as they arrived (the report's examples), read back from the raw snapshots."""
+    owners = np.searchsorted(offsets, positions, side="right") - 1
     texts = []
-    for position in positions:
-        shard = int(np.searchsorted(offsets, position, side="right") - 1)
+    for shard in np.unique(owners):  # positions come sorted: one read per shard that holds some
         spec = shards[shard].spec
-        row_id = _read(catalog, "shards.cleaned", shards[shard].key, ["row_id"])["row_id"].iloc[
-            position - offsets[shard]
-        ]
-        raw = _snapshot_slice(catalog, cfg, spec)
-        texts.append(str(raw["text"].iloc[int(str(row_id).rsplit(":", 1)[1]) - spec.first_row]))
+        row_ids = _read(catalog, "shards.cleaned", shards[shard].key, ["row_id"])["row_id"]
+        raw = _snapshot_slice(catalog, cfg, spec)["text"]
+        for position in positions[owners == shard]:
+            row = int(str(row_ids.iloc[position - offsets[shard]]).rsplit(":", 1)[1])
+            texts.append(str(raw.iloc[row - spec.first_row]))
     return texts
 
 
@@ -361,6 +361,17 @@ def sharded_data_stages(
     }
 
 
+_FLOWS: dict[str, Any] = {}
+
+
+def _stages_flow(cfg: DriftloopConfig):
+    """The flow on ``runtime.task_runner``, built once per runtime section (``with_options`` rebuilds its schema)."""
+    key = cfg.section_hash("runtime")
+    if key not in _FLOWS:
+        _FLOWS[key] = sharded_data_stages.with_options(task_runner=task_runner(cfg))
+    return _FLOWS[key]  # each run duplicates the runner, so one flow object serves every run
+
+
 def shard_sources(catalog: Catalog, snapshot_ids: Sequence[str] | None = None) -> list[ShardSource]:
     """Unlabelled snapshots (every one, or ``snapshot_ids`` in that order) with their row-group sizes (footers only)."""
     snaps = catalog.snapshots("unlabelled")
@@ -428,13 +439,13 @@ def run_sharded_stages(
     clean_keys = tuple(job.key for job in jobs)
     reference_hash = _texts_hash(references)
     key = _pool_key(cfg, clean_keys, reference_hash, code)
-    clean_todo = [job for job in jobs if not _done(catalog, "shards.report", job.key)]
+    clean_todo = [job for job in jobs if not _done(catalog, job.key, "shards.cleaned", "shards.report")]
     pool = None
-    if not _done(catalog, "shards.report", key):
+    if not _done(catalog, key, "shards.flags", "shards.report"):
         prior_key, prior_shards = _prior_pool(catalog, cfg, clean_keys, reference_hash, code)
         pool = PoolJob(key, jobs, references, prior_key, prior_shards)
     vote_jobs = _vote_jobs(cfg, clean_keys, base) if votes else []
-    vote_todo = [job for job in vote_jobs if not _done(catalog, "shards.votes", job.key)]
+    vote_todo = [job for job in vote_jobs if not _done(catalog, job.key, "shards.votes")]
     embed_todo = []
     if embed_model is not None:
         embed_todo = [k for k in clean_keys if not embedding_path(catalog, k, embed_model).exists()]
@@ -445,8 +456,7 @@ def run_sharded_stages(
         "reused_shards": pool.prior_shards if pool is not None else len(jobs),
     }
     if clean_todo or pool is not None or vote_todo or embed_todo:
-        stages = sharded_data_stages.with_options(task_runner=task_runner(cfg))
-        done = stages(cfg, clean_todo, pool, vote_todo, base, embed_todo, embed_model)
+        done = _stages_flow(cfg)(cfg, clean_todo, pool, vote_todo, base, embed_todo, embed_model)
         computed |= {"seconds": done["seconds"], "polars_threads_per_worker": done["polars_threads_per_worker"]}
     report = catalog.read_artifact("shards.report", key)
     vote_keys = tuple(job.key for job in vote_jobs) if votes else None
@@ -459,7 +469,7 @@ def _prior_pool(
     """The longest cached pool made of this pool's first shards (same gold texts and config), if any."""
     for size in range(len(clean_keys) - 1, 0, -1):
         key = _pool_key(cfg, clean_keys[:size], reference_hash, code)
-        if _done(catalog, "shards.report", key):
+        if _done(catalog, key, "shards.flags", "shards.report"):
             return key, size
     return None, 0
 
@@ -475,9 +485,9 @@ def sharded_votes(cfg: DriftloopConfig, stages: ShardedStages, *, base_dir: Path
     catalog = Catalog.from_config(cfg)
     base = str((base_dir or Path.cwd()).resolve())
     jobs = _vote_jobs(cfg, stages.clean_keys, base)
-    todo = [job for job in jobs if not _done(catalog, "shards.votes", job.key)]
+    todo = [job for job in jobs if not _done(catalog, job.key, "shards.votes")]
     if todo:
-        sharded_data_stages.with_options(task_runner=task_runner(cfg))(cfg, [], None, todo, base)
+        _stages_flow(cfg)(cfg, [], None, todo, base)
     computed = {**stages.computed, "votes": {"hits": len(jobs) - len(todo), "misses": len(todo)}}
     return replace(stages, vote_keys=tuple(job.key for job in jobs), computed=computed)
 
