@@ -93,7 +93,8 @@ ARTIFACTS: dict[str, Artifact] = {
     "augment.samples": Artifact("augment", ".samples.csv"),
     "balance.frame": Artifact("balance", ".parquet"),
     "balance.report": Artifact("balance", ".json"),
-    # Sharded data stages (flows/scale.py): data/derived/shards/<key>/shard-<index><suffix>.
+    # Sharded data stages (flows/scale.py): one entry per shard of a snapshot (cleaned rows, fingerprints,
+    # votes), keyed on the shard's identity, plus the pool-wide duplicate flags.
     "shards.cleaned": Artifact("shards", ".cleaned.parquet"),
     "shards.flags": Artifact("shards", ".flags.parquet"),
     "shards.clean": Artifact("shards", ".clean.parquet"),
@@ -368,21 +369,6 @@ class Catalog:
             self.write_artifact(name, key, value)
         write_text(done, ",".join(sorted(outputs)) + "\n")
         return CacheEntry(step, key, hit=False)
-
-    # ---- sharded artifacts: one file per shard, so no step holds the whole pool -----------
-    def shard_path(self, name: str, key: str, index: int) -> Path:
-        """Shard ``index`` of the sharded artifact ``name`` (declared in ``ARTIFACTS``) under cache key ``key``."""
-        artifact = _declared(name)
-        return self.derived_dir / artifact.step / key / f"shard-{index:05d}{artifact.suffix}"
-
-    def write_shard(self, name: str, key: str, index: int, frame: pd.DataFrame) -> Path:
-        return write_parquet(self.shard_path(name, key, index), frame)
-
-    def read_shard(self, name: str, key: str, index: int, columns: Sequence[str] | None = None) -> pd.DataFrame:
-        path = self.shard_path(name, key, index)
-        if not path.exists():
-            raise DriftloopError(f"shard {path} is missing; run the sharded stages again (they rebuild it)")
-        return pd.read_parquet(path, columns=list(columns) if columns is not None else None)
 
     # ---- runs ----------------------------------------------------------------------------
     def run_dir(self, run_id: str) -> Path:

@@ -149,11 +149,16 @@ def _texts_hash(texts: Sequence[str]) -> str:
     return digest.hexdigest()[:16]
 
 
-def _vote_jobs(cfg: DriftloopConfig, clean_keys: Sequence[str], base_dir: str) -> list[VoteJob]:
+@cache
+def _lf_file(lf_module: str, base_dir: str) -> Path:
     from driftloop.tasks.lf import lf_module_file
 
+    return lf_module_file(lf_module, base_dir=Path(base_dir))  # where it is; its content is hashed on every call
+
+
+def _vote_jobs(cfg: DriftloopConfig, clean_keys: Sequence[str], base_dir: str) -> list[VoteJob]:
     # The LF module's own source is part of the key: editing an LF recomputes the votes, not the cleaning.
-    lf_code = code_fingerprint(_CODE, [lf_module_file(cfg.weak_label.lf_module, base_dir=Path(base_dir))])
+    lf_code = code_fingerprint(_CODE, [_lf_file(cfg.weak_label.lf_module, base_dir)])
     labels = list(cfg.data.labels)
     return [
         VoteJob(k, content_hash("shards.votes", k, cfg.weak_label.lf_module, labels, lf_code), lf_code)
@@ -459,6 +464,12 @@ def run_sharded_stages(
         done = _stages_flow(cfg)(cfg, clean_todo, pool, vote_todo, base, embed_todo, embed_model)
         computed |= {"seconds": done["seconds"], "polars_threads_per_worker": done["polars_threads_per_worker"]}
     report = catalog.read_artifact("shards.report", key)
+    if "seconds" in computed:  # this call's timings, beside the stored report's
+        report = {
+            **report,
+            "seconds": computed["seconds"],
+            "polars_threads_per_worker": computed["polars_threads_per_worker"],
+        }
     vote_keys = tuple(job.key for job in vote_jobs) if votes else None
     return ShardedStages(key, len(jobs), report, clean_keys, vote_keys, computed)
 
@@ -574,7 +585,7 @@ def pool_votes(
     aligned = (
         list(votes.columns[1:]) == list(lf_names)
         and len(votes) == len(row_ids)
-        and bool((votes["row_id"].astype(str).to_numpy() == row_ids.astype(str).to_numpy()).all())
+        and votes["row_id"].astype(str).reset_index(drop=True).equals(row_ids.astype(str).reset_index(drop=True))
     )
     if not aligned:
         log.warning("cached LF votes do not match the cleaned pool's rows or the LFs; applying the LFs again")
