@@ -72,6 +72,13 @@ bench: install  ## Run the benchmarks; JSON lands in bench/results/
 	$(BIN)/python -m bench.bench_augment
 	$(BIN)/python -m bench.bench_train
 	$(BIN)/python -m bench.bench_service
+	$(BIN)/python -m bench.bench_incremental
+	$(BIN)/python -m bench.bench_drift
+	$(BIN)/python -m bench.bench_weak
+	$(BIN)/python -m bench.bench_report
+	$(BIN)/python -m bench.bench_scale
+	$(BIN)/python -m bench.bench_ddp
+	$(BIN)/python -m bench.gpu_check  # QLoRA smoke + MFU on a GPU; records "no GPU" elsewhere
 
 docs: install  ## Regenerate the README's configuration table from driftloop/config/
 	$(BIN)/python -m driftloop.docs
