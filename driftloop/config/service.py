@@ -50,7 +50,6 @@ class DriftConfig(_Section):
     persistence_k: int = Field(1, ge=1, description="Alarm only when at least k of the last n checks found drift.")
     persistence_n: int = Field(1, ge=1, description="Window n of the k-of-n persistence rule (1: alarm at once).")
     embedding_model: str = Field("minilm", description="Sentence encoder of the domain classifier (tasks/embed.py).")
-    domain_folds: int = Field(5, ge=2, description="Cross-fitting folds of the domain classifier.")
     domain_components: int = Field(
         32, ge=2, description="PCA components the domain classifier sees (speed, and less fitting of noise)."
     )

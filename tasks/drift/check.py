@@ -124,7 +124,6 @@ def check_drift(
         labels=list(labels),
         lf_names=list(lf_names),
         seed=seed,
-        domain_folds=cfg.domain_folds,
         domain_components=cfg.domain_components,
     )
     rows, extras, skipped = run_signals(reference, scopes, cfg, ctx)
