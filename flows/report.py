@@ -255,7 +255,7 @@ def run_trigger() -> str:
         return "manual"
     try:
         if flow_run.get_parent_flow_run_id():
-            return "drift"  # the pipeline runs as a subflow only from the drift check
+            return "data"  # the pipeline runs as a subflow only from the retrain gate, on pending data
         name = str(deployment.get_name() or "")
     except Exception:  # outside a flow run, or the API is unreachable
         return "manual"

@@ -137,7 +137,8 @@ def retrain(config_path: str = "configs/sms_spam.yaml", overrides: list[str] | N
         return result
     from driftloop.flows.pipeline import pipeline
 
-    summary = pipeline(config_path=config_path, overrides=overrides)
+    # The gate trains only on pending data (a drift event with nothing new ends 'nothing to do').
+    summary = pipeline(config_path=config_path, overrides=overrides, trigger="data")
     result.update(run_id=summary["run_id"], status=summary["status"])
     return result
 
