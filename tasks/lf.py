@@ -34,6 +34,7 @@ import pandas as pd
 import polars as pl
 from snorkel.labeling import LabelingFunction, PandasLFApplier
 
+from driftloop.config import is_path_spec
 from driftloop.errors import LFModuleError
 
 ABSTAIN = -1
@@ -435,16 +436,20 @@ def load_lfs(spec: str, labels: list[str], base_dir: Path | None = None) -> list
     return resolved
 
 
+def _lf_path(spec: str, base_dir: Path | None) -> Path:
+    """An LF module given as a file: relative to ``base_dir`` (default: the working dir); it must exist."""
+    path = Path(spec)
+    path = path if path.is_absolute() else (base_dir or Path.cwd()) / path
+    if not path.is_file():
+        raise LFModuleError(
+            f"LF module file {path} does not exist; set weak_label.lf_module to a .py file or a dotted module"
+        )
+    return path
+
+
 def _import_lf_module(spec: str, base_dir: Path | None) -> Any:
-    is_path = spec.endswith(".py") or "/" in spec or "\\" in spec
-    if is_path:
-        path = Path(spec)
-        if not path.is_absolute():
-            path = (base_dir or Path.cwd()) / path
-        if not path.is_file():
-            raise LFModuleError(
-                f"LF module file {path} does not exist; set weak_label.lf_module to a .py file or a dotted module"
-            )
+    if is_path_spec(spec):
+        path = _lf_path(spec, base_dir)
         # A stable, path-derived name: two LF files with the same stem never share a sys.modules slot.
         digest = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:12]
         name = f"driftloop_lfs_{path.stem}_{digest}"
@@ -473,8 +478,17 @@ def _import_lf_module(spec: str, base_dir: Path | None) -> Any:
 
 
 def lf_module_file(spec: str, base_dir: Path | None = None) -> Path:
-    """The source file of an LF module (resolved as ``load_lfs`` does), so its edits can invalidate cached labels."""
-    origin = getattr(_import_lf_module(spec, base_dir), "__file__", None)
-    if not origin:
+    """The source file of an LF module (resolved as ``load_lfs`` does), so its edits can invalidate cached labels.
+
+    Found without running the module again: ``load_lfs`` has already imported it once this run.
+    """
+    if is_path_spec(spec):
+        return _lf_path(spec, base_dir)
+    try:
+        found = importlib.util.find_spec(spec)
+    except (ImportError, ValueError):
+        found = None
+    origin = found.origin if found is not None else None
+    if not origin or not origin.endswith(".py"):
         raise LFModuleError(f"LF module {spec!r} has no source file; give weak_label.lf_module as a .py file")
     return Path(origin)
