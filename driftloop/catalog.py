@@ -26,13 +26,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import pandas as pd
-import pyarrow as pa
-import pyarrow.csv as pa_csv
-import pyarrow.parquet as pq
 import yaml
 
 from driftloop import __version__
@@ -41,6 +36,9 @@ from driftloop.cache import code_fingerprint
 from driftloop.config import DataConfig, DriftloopConfig, Role
 from driftloop.errors import DriftloopError, InputError
 from driftloop.failpoints import failpoint
+
+if TYPE_CHECKING:  # numpy, pandas and pyarrow are imported where used: the retrain gate and the
+    import pandas as pd  # watcher's start (a served run counts as started only after its imports) never need them
 
 SUPPORTED_SUFFIXES = {
     ".csv": "csv",
@@ -130,6 +128,11 @@ def read_table(path: Path, data_cfg: DataConfig, raw: bytes | None = None) -> pd
 
     ``raw``: the file's bytes when already read (ingest hashes and parses the very same bytes).
     """
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.csv as pa_csv
+    import pyarrow.parquet as pq
+
     suffix = path.suffix.lower()
     kind = SUPPORTED_SUFFIXES.get(suffix)
     if kind is None:
@@ -247,6 +250,8 @@ class Catalog:
         return next((s for s in self.snapshots() if s.sha256 == sha), None)
 
     def read_snapshot(self, snap: Snapshot) -> pd.DataFrame:
+        import pandas as pd
+
         return pd.read_parquet(self.root / snap.path)
 
     def add_snapshot(self, frame: pd.DataFrame, *, source: Path, sha: str, role: Role) -> tuple[Snapshot, bool]:
@@ -312,6 +317,8 @@ class Catalog:
             return write_json(path, value)
         if fmt == "csv":
             return write_text(path, value.to_csv(index=False))
+        import numpy as np
+
         buffer = io.BytesIO()  # npz: named arrays, e.g. a label model's weights (no pickle)
         np.savez(buffer, **value)
         return write_bytes(path, buffer.getvalue())
@@ -324,6 +331,9 @@ class Catalog:
                 f"derived artifact {name!r} ({path}) is missing; it is rebuilt on the next run "
                 f"(or delete {self.derived_dir / _declared(name).step} to rebuild that step from raw data)"
             )
+        import numpy as np
+        import pandas as pd
+
         fmt = _declared(name).format
         if fmt == "parquet":
             return pd.read_parquet(path)
@@ -338,6 +348,8 @@ class Catalog:
         """Row count of a table artifact, from its file metadata (the table itself is not read)."""
         path = self.artifact_path(name, key)
         if _declared(name).format == "parquet":
+            import pyarrow.parquet as pq
+
             return pq.read_metadata(path).num_rows
         return len(self.read_artifact(name, key))
 

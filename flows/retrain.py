@@ -6,9 +6,10 @@ The scheduled drift check lives in flows/drift.py; it only emits ``driftloop.dri
 
 from __future__ import annotations
 
+import os
 import time
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prefect import flow, get_run_logger, task
 from prefect.events import emit_event
@@ -16,8 +17,10 @@ from prefect.events import emit_event
 from driftloop.atomic import file_lock
 from driftloop.catalog import Catalog
 from driftloop.config import DriftloopConfig, load_config
-from driftloop.flows.ingestion import IngestOutcome, ingest_paths
 from driftloop.tasks.retrain_gate import RetrainPlan, SnapshotInfo, plan_retrain
+
+if TYPE_CHECKING:
+    from driftloop.flows.ingestion import IngestOutcome
 
 # This module is what a served watcher or retrain run imports before it counts as started: it stays
 # light (no model or validation stack), so a run starts seconds sooner and "nothing to do" ends fast.
@@ -35,7 +38,7 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-# A tick waits this many rounds of ingest.stable_s for files still being written, then leaves them to the next.
+# A tick waits up to this many times ingest.stable_s for files still being written, then leaves them to the next.
 _SETTLE_ROUNDS = 3
 
 
@@ -51,15 +54,21 @@ def _resource(cfg: DriftloopConfig, kind: str) -> dict[str, str]:
 @task(name="take-landed-files", retries=1, retry_delay_seconds=2)
 def take_landed_files(cfg: DriftloopConfig) -> list[IngestOutcome]:
     """Ingest the files in data/incoming/ whose size and mtime have settled; wait a little for the others."""
+    from driftloop.flows.ingestion import ingest_paths
+
     catalog = Catalog.from_config(cfg)
     log = get_run_logger()
     outcomes: dict[str, IngestOutcome] = {}
-    for round_ in range(_SETTLE_ROUNDS + 1):
+    deadline = time.monotonic() + _SETTLE_ROUNDS * cfg.ingest.stable_s
+    while True:
         batch = ingest_paths(catalog, cfg, settle_s=cfg.ingest.stable_s, remember=True)
         outcomes.update({o.source: o for o in batch})
-        if round_ == _SETTLE_ROUNDS or not any(o.status == "pending" for o in batch):
+        pending = [o.source for o in batch if o.status == "pending"]
+        wait = _until_stable(pending, cfg.ingest.stable_s)
+        if not pending or time.monotonic() + wait > deadline:
             break
-        time.sleep(cfg.ingest.stable_s)
+        log.info("waiting %.2fs for %d file(s) still being written (ingest.stable_s)", wait, len(pending))
+        time.sleep(wait)
     for o in outcomes.values():
         if o.status in ("quarantined", "failed"):
             log.warning("%s %s: %s", o.status, o.source, o.reason)
@@ -70,6 +79,18 @@ def take_landed_files(cfg: DriftloopConfig) -> list[IngestOutcome]:
         if o.warning:
             log.warning("%s", o.warning)
     return list(outcomes.values())
+
+
+def _until_stable(paths: list[str], stable_s: float) -> float:
+    """Seconds until the first of these files has gone ``stable_s`` without a change (a landed file is
+    often older than that already; waiting a whole interval each round would add it to every landing)."""
+    ages = []
+    for path in paths:
+        try:
+            ages.append(time.time() - os.stat(path).st_mtime)
+        except OSError:
+            ages.append(0.0)
+    return min((max(stable_s - age, 0.0) + 0.05 for age in ages), default=0.0)
 
 
 @flow(name="driftloop-watch-incoming", log_prints=True)

@@ -108,7 +108,7 @@ def test_prefect_yaml_mirrors_the_served_deployments(prefect_yaml):
                     want.within,
                     want.schedule_after,
                 )
-                assert got.within == timedelta(seconds=3)
+                assert got.within == timedelta(seconds=1)
 
 
 # ---- Dockerfile: installs exactly what `make install` installs ----------------------------

@@ -113,9 +113,9 @@ class ServiceConfig(_Section):
     watch_interval_s: int = Field(
         60, ge=5, description="Fallback poll: how often the watch deployment looks for new files in data/incoming/."
     )
-    debounce_s: int = Field(
-        3,
-        ge=1,
+    debounce_s: float = Field(
+        1.0,
+        ge=0.5,
         description="Retrain trigger window: landed/drift events within it make one retrain run, started at its end.",
     )
     collision_strategy: Literal["ENQUEUE", "CANCEL_NEW"] = Field(
@@ -129,8 +129,8 @@ class ServiceConfig(_Section):
         ge=1,
         description="Fewest new unlabelled rows that make a retrain worth running; new labelled data always does.",
     )
-    runner_poll_s: int = Field(
-        2, ge=1, description="How often the served process asks the Prefect server for runs that are due."
+    runner_poll_s: float = Field(
+        0.5, ge=0.2, description="How often the served process asks the Prefect server for runs that are due."
     )
 
 
