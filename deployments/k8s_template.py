@@ -4,12 +4,15 @@
     prefect work-pool create driftloop-k8s --type kubernetes \\
         --base-job-template deployments/kubernetes-job-template.json
 
-Three job variables on top of the default template (image, namespace, cpu/memory, env, ...):
+Five job variables on top of the default template (image, namespace, cpu/memory, env, ...):
 ``gpu_count`` (an ``nvidia.com/gpu`` limit on the flow-run container), ``node_selector`` and
-``tolerations`` (to land on tainted GPU nodes). Each is null by default, and a null variable drops
-its key from the rendered Job, so the watcher and drift check get plain CPU pods; the retrain
-deployment sets them in ``prefect.yaml``. ``tests/test_deploy.py`` renders the template with the
-worker's own ``KubernetesWorkerJobConfiguration`` and checks the stored file is current.
+``tolerations`` (to land on tainted GPU nodes), and ``volumes`` / ``volume_mounts`` (the project's
+data/, runs/ and models/ on one shared ReadWriteMany claim: the watcher, the retrain and the drift check
+are separate pods that must see the same snapshots, registry and runs). Each is null by default, and a
+null variable drops its key from the rendered Job, so the watcher and drift check get plain CPU pods;
+the retrain deployment sets the GPU ones in ``prefect.yaml``, and every k8s deployment mounts the claim.
+``tests/test_deploy.py`` renders the template with the worker's own ``KubernetesWorkerJobConfiguration``
+and checks the stored file is current.
 """
 
 from __future__ import annotations
@@ -40,11 +43,23 @@ GPU_VARIABLES: dict[str, dict[str, Any]] = {
         "anyOf": [{"type": "array", "items": {"type": "object"}}, {"type": "null"}],
         "default": None,
     },
+    "volumes": {
+        "title": "Volumes",
+        "description": "Pod volumes, e.g. a persistentVolumeClaim 'driftloop-project' named 'project'; null: none.",
+        "anyOf": [{"type": "array", "items": {"type": "object"}}, {"type": "null"}],
+        "default": None,
+    },
+    "volume_mounts": {
+        "title": "Volume mounts",
+        "description": "volumeMounts of the flow-run container, e.g. the claim's data/ at /opt/driftloop/data.",
+        "anyOf": [{"type": "array", "items": {"type": "object"}}, {"type": "null"}],
+        "default": None,
+    },
 }
 
 
 def build_template() -> dict[str, Any]:
-    """prefect-kubernetes's default base job template with the GPU variables wired into the pod spec."""
+    """prefect-kubernetes's default base job template with the GPU and volume variables wired into the pod spec."""
     try:
         from prefect_kubernetes.worker import KubernetesWorker
     except ImportError:
@@ -58,6 +73,8 @@ def build_template() -> dict[str, Any]:
     container["resources"]["limits"]["nvidia.com/gpu"] = "{{ gpu_count }}"
     pod["nodeSelector"] = "{{ node_selector }}"
     pod["tolerations"] = "{{ tolerations }}"
+    pod["volumes"] = "{{ volumes }}"
+    container["volumeMounts"] = "{{ volume_mounts }}"
     template["variables"]["properties"].update(copy.deepcopy(GPU_VARIABLES))
     return template
 

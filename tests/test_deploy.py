@@ -58,6 +58,11 @@ def test_retrain_gets_a_gpu_on_kubernetes_and_the_others_do_not(prefect_yaml):
         else:
             assert "nvidia.com/gpu" not in limits and "nodeSelector" not in pod and "tolerations" not in pod
         assert container["resources"]["requests"]["memory"] == variables["memory_request"]
+        # Every pod sees the same snapshots, registry and runs: one shared claim under the image's project root.
+        assert pod["volumes"] == [{"name": "project", "persistentVolumeClaim": {"claimName": "driftloop-project"}}]
+        assert {m["mountPath"]: m["subPath"] for m in container["volumeMounts"]} == {
+            f"/opt/driftloop/{d}": d for d in ("data", "runs", "models")
+        }
 
 
 def test_a_wrong_job_variable_or_a_broken_template_fails():
