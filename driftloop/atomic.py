@@ -73,9 +73,9 @@ def write_json(target: str | Path, data: Any) -> Path:
     return write_text(target, json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
 
 
-def write_parquet(target: str | Path, frame: pd.DataFrame) -> Path:
+def write_parquet(target: str | Path, frame: pd.DataFrame, row_group_size: int | None = None) -> Path:
     with atomic_path(target, suffix=".parquet") as tmp:
-        frame.to_parquet(tmp, engine="pyarrow", index=False)
+        frame.to_parquet(tmp, engine="pyarrow", index=False, row_group_size=row_group_size)
     return Path(target)
 
 

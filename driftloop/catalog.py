@@ -220,8 +220,11 @@ def infer_role(path: Path, data_cfg: DataConfig) -> Role:
 class Catalog:
     """Paths, formats and versions of everything driftloop reads and writes."""
 
-    def __init__(self, root: str | Path):
+    def __init__(self, root: str | Path, shard_rows: int = 250_000):
         self.root = Path(root).resolve()
+        # Raw snapshots are written in row groups of at most this many rows (runtime.shard_rows), so a
+        # shard of the sharded stages reads one bounded row group, never a whole large file.
+        self.shard_rows = shard_rows
         self.incoming_dir = self.root / "data" / "incoming"
         self.raw_dir = self.root / "data" / "raw"
         self.quarantine_dir = self.root / "data" / "quarantine"
@@ -236,7 +239,7 @@ class Catalog:
 
     @classmethod
     def from_config(cls, cfg: DriftloopConfig) -> Catalog:
-        return cls(cfg.root)
+        return cls(cfg.root, shard_rows=cfg.runtime.shard_rows)
 
     # ---- raw snapshots -------------------------------------------------------------------
     def snapshots(self, role: Role | None = None) -> list[Snapshot]:
@@ -264,7 +267,7 @@ class Catalog:
             target = self.raw_dir / f"{snapshot_id}.parquet"
             # A snapshot file without a manifest record (a process killed right here) is simply
             # written again: the manifest is the only source of truth, and it changes atomically.
-            write_parquet(target, frame.reset_index(drop=True))
+            write_parquet(target, frame.reset_index(drop=True), row_group_size=self.shard_rows)
             os.chmod(target, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
             failpoint("after-snapshot-write")
             snap = Snapshot(
