@@ -53,7 +53,7 @@ def _batch(rows: int, start: int, seed: int) -> pd.DataFrame:
 def _data_stages(cfg, snapshot_ids: list[str], references: list[str]) -> dict:
     """The pipeline's data stages on these snapshots, timed; the cleaned pool's digest to compare runs."""
     from driftloop.catalog import Catalog
-    from driftloop.flows.scale import clean_pool, pool_votes
+    from driftloop.flows.pool import clean_pool, pool_votes
     from driftloop.tasks.lf import load_lfs
 
     catalog = Catalog.from_config(cfg)

@@ -91,3 +91,26 @@ def neural_annotations(cfg: DriftloopConfig) -> dict[str, Any]:
     if cfg.runtime.task_runner == "dask" and cfg.runtime.dask.gpus_per_worker > 0:
         return {"resources": {"GPU": 1}}
     return {}
+
+
+def dask_workers() -> int:
+    """How many workers the Dask cluster has, when called inside a task running on one of them; 0 elsewhere."""
+    try:
+        from distributed import get_client, get_worker
+
+        get_worker()
+    except (ImportError, ValueError):
+        return 0
+    return max(1, len(get_client().scheduler_info().get("workers", {})))
+
+
+def cluster_map(fn: Any, calls: list[tuple]) -> list:
+    """From inside a task on a Dask worker: ``fn(*args)`` for every ``args`` in ``calls``, run across the cluster.
+
+    ``worker_client`` hands this task's worker slot back while it waits, so a one-thread worker can run
+    its share of the calls too. Results come back in the order of ``calls``.
+    """
+    from distributed import worker_client
+
+    with worker_client() as client:
+        return client.gather([client.submit(fn, *args, pure=False) for args in calls])

@@ -32,9 +32,9 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from functools import cache
+from functools import cache, partial
 from pathlib import Path
 from typing import Any
 
@@ -47,16 +47,18 @@ from prefect.cache_policies import NO_CACHE
 
 from driftloop.cache import code_fingerprint
 from driftloop.catalog import Catalog, content_hash
-from driftloop.config import DriftloopConfig
+from driftloop.config import DriftloopConfig, NearDupConfig
 from driftloop.errors import DriftloopError, InputError
-from driftloop.flows.runner import neural_annotations, task_runner
+from driftloop.flows.runner import cluster_map, dask_workers, neural_annotations, task_runner
 from driftloop.tasks.clean import EXAMPLES_PER_RULE
 from driftloop.tasks.near_dup import lsh_shape
 from driftloop.tasks.shards import (
+    PAIR_BLOCK,
     POOL_RULES,
     PoolState,
     ShardSource,
     ShardSpec,
+    Verifier,
     canonical_shard,
     clean_shard,
     dedup_pool,
@@ -66,12 +68,13 @@ from driftloop.tasks.shards import (
     pool_report,
     reference_hashes,
     shard_votes,
+    verify_pairs,
 )
 
 log = logging.getLogger(__name__)
 
 #: The step code every shard key fingerprints (with every driftloop module it imports).
-_CODE = "driftloop.tasks.shards"
+SHARDS_CODE = "driftloop.tasks.shards"
 _HASHES = ["key_hash_0", "key_hash_1"]
 _POOL_COLUMNS = ["row_id", "snapshot_id", "text"]
 
@@ -158,7 +161,7 @@ def _lf_file(lf_module: str, base_dir: str) -> Path:
 
 def _vote_jobs(cfg: DriftloopConfig, clean_keys: Sequence[str], base_dir: str) -> list[VoteJob]:
     # The LF module's own source is part of the key: editing an LF recomputes the votes, not the cleaning.
-    lf_code = code_fingerprint(_CODE, [_lf_file(cfg.weak_label.lf_module, base_dir)])
+    lf_code = code_fingerprint(SHARDS_CODE, [_lf_file(cfg.weak_label.lf_module, base_dir)])
     labels = list(cfg.data.labels)
     return [
         VoteJob(k, content_hash("shards.votes", k, cfg.weak_label.lf_module, labels, lf_code), lf_code)
@@ -251,19 +254,14 @@ def dedup_task(cfg: DriftloopConfig, job: PoolJob) -> dict[str, Any]:
             [np.zeros(0, dtype=np.uint64)] + [pd.read_parquet(p, columns=[column])[column].to_numpy() for p in paths]
         )
 
-    def key_texts(positions: np.ndarray) -> pl.Series:
-        # positions come sorted; read only the shards that hold them.
-        owner = np.searchsorted(offsets, positions, side="right") - 1
-        parts = []
-        for shard in np.unique(owner):
-            texts = pd.read_parquet(paths[shard], columns=["text"])["text"]
-            parts.append(texts.iloc[positions[owner == shard] - offsets[shard]])
-        return fold_keys(pd.concat(parts, ignore_index=True) if parts else pd.Series([], dtype="string"))
-
     near = cfg.clean.near_dup
     bands = lsh_shape(near.threshold, near.num_perm)[0] if near.enabled else 0
     reference = reference_hashes(pd.Series(job.references, dtype="string"), cfg.clean)
-    state = dedup_pool(hashes, [band_loader(b) for b in range(bands)], key_texts, reference, cfg.clean, prior)
+    key_texts = partial(_key_texts, paths, offsets)
+    verify = _cluster_verifier(paths, offsets, near)
+    state = dedup_pool(
+        hashes, [band_loader(b) for b in range(bands)], key_texts, reference, cfg.clean, prior, verify=verify
+    )
     settled = 0 if prior is None else len(prior.reasons)
     examples = {}
     for rule in POOL_RULES:
@@ -282,6 +280,41 @@ def dedup_task(cfg: DriftloopConfig, job: PoolJob) -> dict[str, Any]:
     catalog.write_artifact("shards.flags", job.key, pd.DataFrame({"reason": state.reasons}))
     catalog.write_artifact("shards.report", job.key, report)  # last: it marks the entry complete
     return {"seconds": report["seconds"]["dedup_pool"], "settled_rows": settled, "rows": len(state.reasons)}
+
+
+def _key_texts(paths: Sequence[Path], offsets: np.ndarray, positions: np.ndarray) -> pl.Series:
+    """Case-folded texts of these (sorted) pool positions, reading only the shards that hold them."""
+    owner = np.searchsorted(offsets, positions, side="right") - 1
+    parts = []
+    for shard in np.unique(owner):
+        texts = pd.read_parquet(paths[shard], columns=["text"])["text"]
+        parts.append(texts.iloc[positions[owner == shard] - offsets[shard]])
+    return fold_keys(pd.concat(parts, ignore_index=True) if parts else pd.Series([], dtype="string"))
+
+
+def _verify_block(
+    paths: Sequence[Path], offsets: np.ndarray, earlier: np.ndarray, later: np.ndarray, near: NearDupConfig
+) -> np.ndarray:
+    return verify_pairs(earlier, later, partial(_key_texts, paths, offsets), near)
+
+
+def _cluster_verifier(paths: Sequence[Path], offsets: np.ndarray, near: NearDupConfig) -> Verifier | None:
+    """On a Dask worker, a verifier that shares the candidate-pair blocks (two per worker) out over the cluster.
+
+    Recomputing the candidates' signatures is the pool task's heaviest part and splits into independent
+    blocks; each reads its own texts, and only index arrays and one flag per pair travel.
+    """
+    workers = dask_workers()
+    if not workers:
+        return None
+
+    def verify(earlier: np.ndarray, later: np.ndarray) -> np.ndarray:
+        size = max(1, min(PAIR_BLOCK, -(-len(earlier) // (2 * workers))))
+        blocks = range(0, len(earlier), size)
+        calls = [(paths, offsets, earlier[i : i + size], later[i : i + size], near) for i in blocks]
+        return np.concatenate([np.zeros(0, dtype=bool), *cluster_map(_verify_block, calls)])
+
+    return verify
 
 
 def _arrival_texts(
@@ -439,7 +472,7 @@ def run_sharded_stages(
         )
     references = list(references) if references is not None else reference_texts(catalog, cfg)[0]
     base = str((base_dir or Path.cwd()).resolve())
-    code = code_fingerprint(_CODE)
+    code = code_fingerprint(SHARDS_CODE)
     jobs = [ShardJob(spec, _clean_key(cfg, spec, code)) for spec in plan_shards(sources, cfg.runtime.shard_rows)]
     clean_keys = tuple(job.key for job in jobs)
     reference_hash = _texts_hash(references)
@@ -526,68 +559,3 @@ def read_sharded(
 ) -> pd.DataFrame:
     """Every shard of ``shards.clean`` or ``shards.votes`` as one frame (only for pools that fit in memory)."""
     return pd.concat(list(iter_sharded(catalog, name, result, columns)), ignore_index=True)
-
-
-# ---- the pipeline's clean and weak-label stages ---------------------------------------------
-
-
-@dataclass(frozen=True)
-class CleanPool:
-    """The cleaned pool as the pipeline's ``clean.frame``/``clean.report`` (cache key ``key``) and its shards."""
-
-    key: str
-    hit: bool
-    report: Mapping[str, Any]
-    stages: ShardedStages
-
-
-def clean_pool(
-    cfg: DriftloopConfig, snapshot_ids: Sequence[str], references: Sequence[str], *, base_dir: Path | None = None
-) -> CleanPool:
-    """The sharded stages for these snapshots and gold texts, stored as the one ``clean`` artifact downstream reads.
-
-    The shards' LF votes are computed in the same pass (one map over the shards) and cached for ``weak-label``.
-    """
-    catalog = Catalog.from_config(cfg)
-    stages = run_sharded_stages(cfg, base_dir=base_dir, snapshot_ids=snapshot_ids, references=references)
-
-    def compute() -> dict[str, object]:
-        report = {k: stages.report[k] for k in ("rows_in", "rows_out", "dropped", "examples", "near_dup")}
-        report["seconds"] = stages.computed.get("seconds", {})
-        report["shards"] = {"key": stages.key, "count": stages.shards, "reused": stages.computed["reused_shards"]}
-        return {"clean.frame": read_sharded(catalog, "shards.clean", stages), "clean.report": report}
-
-    entry = catalog.cached("clean", ["unlabelled", stages.key], compute, code=_CODE)
-    return CleanPool(entry.key, entry.hit, catalog.read_artifact("clean.report", entry.key), stages)
-
-
-def pool_votes(
-    cfg: DriftloopConfig,
-    clean_report: Mapping[str, Any],
-    row_ids: pd.Series,
-    lf_names: Sequence[str],
-    *,
-    base_dir: Path | None = None,
-) -> np.ndarray | None:
-    """The cached per-shard LF votes of a cleaned pool in its row order, or None when they do not line up.
-
-    Args:
-        clean_report: the pool's ``clean.report`` (its ``shards`` entry names the sharded pool).
-        row_ids: the pool's ``row_id`` column, in order.
-        lf_names: the names of the loaded LFs, in order.
-    """
-    shards = clean_report.get("shards")
-    if not shards:
-        return None
-    catalog = Catalog.from_config(cfg)
-    stages = sharded_votes(cfg, load_sharded(catalog, shards["key"]), base_dir=base_dir)
-    votes = read_sharded(catalog, "shards.votes", stages)
-    aligned = (
-        list(votes.columns[1:]) == list(lf_names)
-        and len(votes) == len(row_ids)
-        and votes["row_id"].astype(str).reset_index(drop=True).equals(row_ids.astype(str).reset_index(drop=True))
-    )
-    if not aligned:
-        log.warning("cached LF votes do not match the cleaned pool's rows or the LFs; applying the LFs again")
-        return None
-    return votes.drop(columns="row_id").to_numpy(dtype=np.int64)

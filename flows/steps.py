@@ -127,7 +127,7 @@ def clean_task(cfg: DriftloopConfig, run_id: str, datasets: Datasets) -> Cleaned
     Each shard of a raw snapshot is cleaned and LF-voted once and cached (``flows/scale.py``): a retrain
     after a new batch processes that batch's shards and settles the duplicates of its rows only.
     """
-    from driftloop.flows.scale import clean_pool
+    from driftloop.flows.pool import clean_pool
     from driftloop.tasks.clean import normalize_texts
 
     catalog = Catalog.from_config(cfg)
@@ -181,7 +181,7 @@ def clean_task(cfg: DriftloopConfig, run_id: str, datasets: Datasets) -> Cleaned
 @task(name="weak-label", persist_result=True)
 def weak_label_task(cfg: DriftloopConfig, run_id: str, cleaned: Cleaned) -> WeakLabels:
     """Apply the labeling functions, fit the label model, keep the rows it can label."""
-    from driftloop.flows.scale import pool_votes
+    from driftloop.flows.pool import pool_votes
     from driftloop.tasks.aggregate import aggregator_arrays
     from driftloop.tasks.lf import lf_module_file
     from driftloop.tasks.weak_label import load_lfs, weak_label

@@ -8,8 +8,8 @@ pool-wide on small fixed-width fingerprints of every row:
 
 - gold overlap and exact duplicates: a 128-bit hash of each row's case-folded text;
 - near duplicates: the LSH band keys of each row's MinHash signature, joined across shards one band
-  at a time (a polars group-by on the band key); only the few candidate pairs have their full
-  signatures recomputed (from their text) and verified.
+  at a time (a polars group-by on the band key); only the candidate pairs have their full
+  signatures recomputed (from their text) and verified, in bounded blocks that a cluster can share out.
 
 New snapshots are appended to the pool, and every rule keeps the *first* occurrence, so the verdict on
 a row never depends on rows after it: :func:`dedup_pool` settles only the rows past an earlier pool's
@@ -46,6 +46,12 @@ OVERLAP_CODE = DROP_RULES.index("overlaps_reference") + 1
 EXACT_CODE = DROP_RULES.index("exact_duplicate") + 1
 NEAR_CODE = DROP_RULES.index("near_duplicate") + 1
 _HASHES = ["key_hash_0", "key_hash_1"]
+#: Candidate pairs verified at a time: their rows' signatures (at most 2 x num_perm x 4 bytes a pair) are all that
+#: is held, whatever the pool size; pairs are compared ``_COMPARE_ROWS`` at a time.
+PAIR_BLOCK = 1_000_000
+_COMPARE_ROWS = 65_536
+#: ``verify(earlier, later)`` -> which candidate pairs are near-duplicates (see :func:`verify_pairs`).
+Verifier = Callable[[np.ndarray, np.ndarray], np.ndarray]
 #: Two independently seeded 64-bit hashes: a false "exact duplicate" needs a 128-bit collision.
 _KEY_SEEDS = (0x51A7_2545_F491_9E37, 0x7F4A_7C15_C2B2_AE35)
 
@@ -211,6 +217,7 @@ def dedup_pool(
     reference: pl.DataFrame,
     cfg: CleanConfig,
     prior: PoolState | None = None,
+    verify: Verifier | None = None,
 ) -> PoolState:
     """The pool-wide rules (gold overlap, then exact and near duplicates) over every pooled row, in pool order.
 
@@ -222,6 +229,8 @@ def dedup_pool(
         cfg: the ``clean`` config section.
         prior: the state of an earlier pool that this one extends (its rows first, unchanged, with the same
             gold sets): its verdicts stand, and only the rows after it are settled, against every row before.
+        verify: checks candidate pairs (default: :func:`verify_pairs` here, block by block); the Dask runner
+            passes one that spreads the blocks over the cluster.
     """
     n = hashes.height
     settled = 0 if prior is None else len(prior.reasons)
@@ -246,7 +255,8 @@ def dedup_pool(
         reasons[repeated[repeated >= settled]] = EXACT_CODE
     near_dup: dict[str, Any] = {"enabled": cfg.near_dup.enabled}
     if cfg.near_dup.enabled:
-        flagged, near_dup = _near_duplicates(reasons, settled, band_columns, key_texts, cfg.near_dup, prior)
+        verify = verify or (lambda earlier, later: verify_pairs(earlier, later, key_texts, cfg.near_dup))
+        flagged, near_dup = _near_duplicates(reasons, settled, band_columns, verify, cfg.near_dup, prior)
         reasons[flagged] = NEAR_CODE
     return PoolState(reasons, near_dup)
 
@@ -255,7 +265,7 @@ def _near_duplicates(
     reasons: np.ndarray,
     settled: int,
     band_columns: Sequence[Callable[[], np.ndarray]],
-    key_texts: Callable[[np.ndarray], pl.Series],
+    verify: Verifier,
     cfg: NearDupConfig,
     prior: PoolState | None,
 ) -> tuple[np.ndarray, dict[str, Any]]:
@@ -276,17 +286,36 @@ def _near_duplicates(
     if int(alive.sum()) < 2:
         return np.zeros(len(reasons), dtype=bool), info
     earlier, later = candidate_pairs(band_columns, alive, first_new=settled)
-    similar = np.zeros(len(earlier), dtype=bool)
-    if len(earlier):
-        involved, inverse = np.unique(np.concatenate([earlier, later]), return_inverse=True)
-        sigs = signatures(key_texts(involved), cfg)
-        earlier_sig, later_sig = sigs[inverse[: len(earlier)]], sigs[inverse[len(earlier) :]]
-        needed = math.ceil(cfg.threshold * cfg.num_perm - 1e-9)
-        similar = np.count_nonzero(earlier_sig == later_sig, axis=1) >= needed
+    similar = verify(earlier, later) if len(earlier) else np.zeros(0, dtype=bool)
     flagged = first_survives_after(already, earlier[similar], later[similar])
     info["candidate_pairs"] += int(len(earlier))
     info["similar_pairs"] += int(similar.sum())
     return flagged & ~already, info
+
+
+def verify_pairs(
+    earlier: np.ndarray,
+    later: np.ndarray,
+    key_texts: Callable[[np.ndarray], pl.Series],
+    cfg: NearDupConfig,
+    block: int = PAIR_BLOCK,
+) -> np.ndarray:
+    """Which candidate pairs are near-duplicates: their MinHash signatures agree in >= threshold x num_perm slots.
+
+    Signatures are recomputed from the texts (``key_texts``) ``block`` pairs at a time, so memory stays
+    bounded on a pool of any size; blocks are independent, which is what lets a cluster share them out.
+    """
+    similar = np.zeros(len(earlier), dtype=bool)
+    needed = math.ceil(cfg.threshold * cfg.num_perm - 1e-9)
+    for start in range(0, len(earlier), block):
+        first, second = earlier[start : start + block], later[start : start + block]
+        involved, inverse = np.unique(np.concatenate([first, second]), return_inverse=True)
+        sigs = signatures(key_texts(involved), cfg)
+        left, right = inverse[: len(first)], inverse[len(first) :]
+        for i in range(0, len(first), _COMPARE_ROWS):
+            agree = np.count_nonzero(sigs[left[i : i + _COMPARE_ROWS]] == sigs[right[i : i + _COMPARE_ROWS]], axis=1)
+            similar[start + i : start + i + len(agree)] = agree >= needed
+    return similar
 
 
 def candidate_pairs(

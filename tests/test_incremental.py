@@ -15,7 +15,8 @@ from prefect.testing.utilities import prefect_test_harness
 from driftloop.catalog import Catalog
 from driftloop.config import load_config
 from driftloop.flows.ingestion import ingest_paths, load_role
-from driftloop.flows.scale import clean_pool, pool_votes, read_sharded, run_sharded_stages
+from driftloop.flows.pool import clean_pool, pool_votes
+from driftloop.flows.scale import read_sharded, run_sharded_stages
 from driftloop.tasks.clean import clean
 from driftloop.tasks.demo_data import read_sms_corpus
 from driftloop.tasks.lf import apply_lfs, load_lfs
