@@ -265,3 +265,18 @@ def test_the_watcher_waits_for_a_file_to_settle_and_remembers_settled_files(env)
     cast = load_config(catalog.root / "configs" / "sms_spam.yaml", ["ingest.mixed_types=cast"])
     retried = {Path(o.source).name: o.status for o in ingest_paths(catalog, cast, settle_s=60, remember=True)}
     assert retried == {"mixed.jsonl": "ingested", "pool.csv": "already_ingested"}
+
+
+def test_the_watcher_waits_only_for_the_rest_of_the_stability_interval(env):
+    from driftloop.flows.retrain import _until_stable
+
+    _, _, incoming = env
+    fresh, old = incoming / "fresh.csv", incoming / "old.csv"
+    for path in (fresh, old):
+        path.write_text("text\nhello there\n")
+    long_ago = old.stat().st_mtime - 120
+    os.utime(old, (long_ago, long_ago))
+    assert _until_stable([str(old)], 10.0) < 0.1  # written long ago, moved in just now: taken at once
+    assert 9.0 < _until_stable([str(fresh)], 10.0) <= 10.05
+    assert _until_stable([str(fresh), str(old)], 10.0) < 0.1  # the first to settle sets the next look
+    assert _until_stable([], 10.0) == 0.0
