@@ -19,7 +19,7 @@ What is cached, all under ``data/derived/shards/`` (futures carry only small cou
    rows, against the fingerprints of every row before them.
 
 The clean pool is then every shard's rows minus the flagged ones (``read_sharded``); the pipeline's
-``clean`` task stores it as ``clean.frame`` (:func:`clean_pool`), and ``weak-label`` reads the cached
+``clean`` task stores it as ``clean.frame`` (``flows/pool.py``: :func:`clean_pool`), and ``weak-label`` reads the cached
 votes (:func:`pool_votes`) instead of applying the LFs again.
 
 With ``runtime.task_runner: dask`` the mapped tasks run on ``prefect-dask``'s ``DaskTaskRunner``:
