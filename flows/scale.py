@@ -47,18 +47,16 @@ from prefect.cache_policies import NO_CACHE
 
 from driftloop.cache import code_fingerprint
 from driftloop.catalog import Catalog, content_hash
-from driftloop.config import DriftloopConfig, NearDupConfig
+from driftloop.config import DriftloopConfig
 from driftloop.errors import DriftloopError, InputError
 from driftloop.flows.runner import cluster_map, dask_workers, neural_annotations, task_runner
 from driftloop.tasks.clean import EXAMPLES_PER_RULE
 from driftloop.tasks.near_dup import lsh_shape
 from driftloop.tasks.shards import (
-    PAIR_BLOCK,
     POOL_RULES,
     PoolState,
     ShardSource,
     ShardSpec,
-    Verifier,
     canonical_shard,
     clean_shard,
     dedup_pool,
@@ -67,8 +65,8 @@ from driftloop.tasks.shards import (
     plan_shards,
     pool_report,
     reference_hashes,
+    run_here,
     shard_votes,
-    verify_pairs,
 )
 
 log = logging.getLogger(__name__)
@@ -248,19 +246,21 @@ def dedup_task(cfg: DriftloopConfig, job: PoolJob) -> dict[str, Any]:
         [pl.DataFrame(schema={h: pl.UInt64 for h in _HASHES})] + [pl.read_parquet(p, columns=_HASHES) for p in paths]
     )
 
-    def band_loader(band: int):
-        column = f"band_{band}"
-        return lambda: np.concatenate(
-            [np.zeros(0, dtype=np.uint64)] + [pd.read_parquet(p, columns=[column])[column].to_numpy() for p in paths]
-        )
-
     near = cfg.clean.near_dup
     bands = lsh_shape(near.threshold, near.num_perm)[0] if near.enabled else 0
     reference = reference_hashes(pd.Series(job.references, dtype="string"), cfg.clean)
-    key_texts = partial(_key_texts, paths, offsets)
-    verify = _cluster_verifier(paths, offsets, near)
+    # On a Dask worker the band searches and the pair blocks run across the cluster (worker_client frees
+    # this task's slot meanwhile); each call reads its own columns or texts, and only arrays travel.
+    workers = dask_workers()
     state = dedup_pool(
-        hashes, [band_loader(b) for b in range(bands)], key_texts, reference, cfg.clean, prior, verify=verify
+        hashes,
+        [partial(_band_column, paths, f"band_{b}") for b in range(bands)],
+        partial(_key_texts, paths, offsets),
+        reference,
+        cfg.clean,
+        prior,
+        mapper=cluster_map if workers else run_here,
+        parallelism=max(1, workers),
     )
     settled = 0 if prior is None else len(prior.reasons)
     examples = {}
@@ -292,29 +292,11 @@ def _key_texts(paths: Sequence[Path], offsets: np.ndarray, positions: np.ndarray
     return fold_keys(pd.concat(parts, ignore_index=True) if parts else pd.Series([], dtype="string"))
 
 
-def _verify_block(
-    paths: Sequence[Path], offsets: np.ndarray, earlier: np.ndarray, later: np.ndarray, near: NearDupConfig
-) -> np.ndarray:
-    return verify_pairs(earlier, later, partial(_key_texts, paths, offsets), near)
-
-
-def _cluster_verifier(paths: Sequence[Path], offsets: np.ndarray, near: NearDupConfig) -> Verifier | None:
-    """On a Dask worker, a verifier that shares the candidate-pair blocks (two per worker) out over the cluster.
-
-    Recomputing the candidates' signatures is the pool task's heaviest part and splits into independent
-    blocks; each reads its own texts, and only index arrays and one flag per pair travel.
-    """
-    workers = dask_workers()
-    if not workers:
-        return None
-
-    def verify(earlier: np.ndarray, later: np.ndarray) -> np.ndarray:
-        size = max(1, min(PAIR_BLOCK, -(-len(earlier) // (2 * workers))))
-        blocks = range(0, len(earlier), size)
-        calls = [(paths, offsets, earlier[i : i + size], later[i : i + size], near) for i in blocks]
-        return np.concatenate([np.zeros(0, dtype=bool), *cluster_map(_verify_block, calls)])
-
-    return verify
+def _band_column(paths: Sequence[Path], column: str) -> np.ndarray:
+    """One LSH band's keys for every pooled row, shard after shard."""
+    return np.concatenate(
+        [np.zeros(0, dtype=np.uint64)] + [pd.read_parquet(p, columns=[column])[column].to_numpy() for p in paths]
+    )
 
 
 def _arrival_texts(

@@ -50,8 +50,15 @@ _HASHES = ["key_hash_0", "key_hash_1"]
 #: is held, whatever the pool size; pairs are compared ``_COMPARE_ROWS`` at a time.
 PAIR_BLOCK = 1_000_000
 _COMPARE_ROWS = 65_536
-#: ``verify(earlier, later)`` -> which candidate pairs are near-duplicates (see :func:`verify_pairs`).
-Verifier = Callable[[np.ndarray, np.ndarray], np.ndarray]
+#: ``mapper(fn, calls)`` -> ``[fn(*args) for args in calls]``, run wherever it likes (here, or across a cluster).
+Mapper = Callable[[Callable[..., Any], list[tuple]], list]
+
+
+def run_here(fn: Callable[..., Any], calls: list[tuple]) -> list:
+    """The default :data:`Mapper`: every call in this process, one after another."""
+    return [fn(*args) for args in calls]
+
+
 #: Two independently seeded 64-bit hashes: a false "exact duplicate" needs a 128-bit collision.
 _KEY_SEEDS = (0x51A7_2545_F491_9E37, 0x7F4A_7C15_C2B2_AE35)
 
@@ -217,7 +224,8 @@ def dedup_pool(
     reference: pl.DataFrame,
     cfg: CleanConfig,
     prior: PoolState | None = None,
-    verify: Verifier | None = None,
+    mapper: Mapper = run_here,
+    parallelism: int = 1,
 ) -> PoolState:
     """The pool-wide rules (gold overlap, then exact and near duplicates) over every pooled row, in pool order.
 
@@ -229,8 +237,10 @@ def dedup_pool(
         cfg: the ``clean`` config section.
         prior: the state of an earlier pool that this one extends (its rows first, unchanged, with the same
             gold sets): its verdicts stand, and only the rows after it are settled, against every row before.
-        verify: checks candidate pairs (default: :func:`verify_pairs` here, block by block); the Dask runner
-            passes one that spreads the blocks over the cluster.
+        mapper: runs the independent pieces of the near-duplicate search (one call per LSH band, then one
+            per block of candidate pairs); the Dask runner passes one that spreads them over the cluster, so
+            ``band_columns`` and ``key_texts`` must then pickle (module-level functions or partials).
+        parallelism: how many calls ``mapper`` runs at once (pairs are verified in two blocks per slot).
     """
     n = hashes.height
     settled = 0 if prior is None else len(prior.reasons)
@@ -255,8 +265,9 @@ def dedup_pool(
         reasons[repeated[repeated >= settled]] = EXACT_CODE
     near_dup: dict[str, Any] = {"enabled": cfg.near_dup.enabled}
     if cfg.near_dup.enabled:
-        verify = verify or (lambda earlier, later: verify_pairs(earlier, later, key_texts, cfg.near_dup))
-        flagged, near_dup = _near_duplicates(reasons, settled, band_columns, verify, cfg.near_dup, prior)
+        flagged, near_dup = _near_duplicates(
+            reasons, settled, band_columns, key_texts, cfg.near_dup, prior, mapper, parallelism
+        )
         reasons[flagged] = NEAR_CODE
     return PoolState(reasons, near_dup)
 
@@ -265,9 +276,11 @@ def _near_duplicates(
     reasons: np.ndarray,
     settled: int,
     band_columns: Sequence[Callable[[], np.ndarray]],
-    verify: Verifier,
+    key_texts: Callable[[np.ndarray], pl.Series],
     cfg: NearDupConfig,
     prior: PoolState | None,
+    mapper: Mapper,
+    parallelism: int,
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """Flag fresh rows (at or after ``settled``) that are near-duplicates of an earlier kept row, pool-wide."""
     bands, rows = lsh_shape(cfg.threshold, cfg.num_perm)
@@ -285,8 +298,13 @@ def _near_duplicates(
     already = reasons == NEAR_CODE
     if int(alive.sum()) < 2:
         return np.zeros(len(reasons), dtype=bool), info
-    earlier, later = candidate_pairs(band_columns, alive, first_new=settled)
-    similar = verify(earlier, later) if len(earlier) else np.zeros(0, dtype=bool)
+    codes = mapper(band_pairs, [(load_band, alive, settled) for load_band in band_columns])
+    merged = np.unique(np.concatenate([np.zeros(0, dtype=np.int64), *codes]))  # a pair can share several bands
+    earlier, later = merged // len(alive), merged % len(alive)
+    # Alone, the biggest blocks that fit (fewer rows read twice); on a cluster, two blocks per slot at least.
+    size = PAIR_BLOCK if parallelism == 1 else max(1, min(PAIR_BLOCK, -(-len(earlier) // (2 * parallelism))))
+    blocks = [(earlier[i : i + size], later[i : i + size], key_texts, cfg) for i in range(0, len(earlier), size)]
+    similar = np.concatenate([np.zeros(0, dtype=bool), *mapper(verify_pairs, blocks)])
     flagged = first_survives_after(already, earlier[similar], later[similar])
     info["candidate_pairs"] += int(len(earlier))
     info["similar_pairs"] += int(similar.sum())
@@ -294,56 +312,41 @@ def _near_duplicates(
 
 
 def verify_pairs(
-    earlier: np.ndarray,
-    later: np.ndarray,
-    key_texts: Callable[[np.ndarray], pl.Series],
-    cfg: NearDupConfig,
-    block: int = PAIR_BLOCK,
+    earlier: np.ndarray, later: np.ndarray, key_texts: Callable[[np.ndarray], pl.Series], cfg: NearDupConfig
 ) -> np.ndarray:
     """Which candidate pairs are near-duplicates: their MinHash signatures agree in >= threshold x num_perm slots.
 
-    Signatures are recomputed from the texts (``key_texts``) ``block`` pairs at a time, so memory stays
-    bounded on a pool of any size; blocks are independent, which is what lets a cluster share them out.
+    Signatures are recomputed from the texts (``key_texts``) for the rows of these pairs only; callers pass
+    at most ``PAIR_BLOCK`` pairs, so memory stays bounded on a pool of any size.
     """
-    similar = np.zeros(len(earlier), dtype=bool)
     needed = math.ceil(cfg.threshold * cfg.num_perm - 1e-9)
-    for start in range(0, len(earlier), block):
-        first, second = earlier[start : start + block], later[start : start + block]
-        involved, inverse = np.unique(np.concatenate([first, second]), return_inverse=True)
-        sigs = signatures(key_texts(involved), cfg)
-        left, right = inverse[: len(first)], inverse[len(first) :]
-        for i in range(0, len(first), _COMPARE_ROWS):
-            agree = np.count_nonzero(sigs[left[i : i + _COMPARE_ROWS]] == sigs[right[i : i + _COMPARE_ROWS]], axis=1)
-            similar[start + i : start + i + len(agree)] = agree >= needed
+    involved, inverse = np.unique(np.concatenate([earlier, later]), return_inverse=True)
+    sigs = signatures(key_texts(involved), cfg)
+    left, right = inverse[: len(earlier)], inverse[len(earlier) :]
+    similar = np.zeros(len(earlier), dtype=bool)
+    for i in range(0, len(earlier), _COMPARE_ROWS):
+        agree = np.count_nonzero(sigs[left[i : i + _COMPARE_ROWS]] == sigs[right[i : i + _COMPARE_ROWS]], axis=1)
+        similar[i : i + len(agree)] = agree >= needed
     return similar
 
 
-def candidate_pairs(
-    band_columns: Sequence[Callable[[], np.ndarray]], alive: np.ndarray, first_new: int = 0
-) -> tuple[np.ndarray, np.ndarray]:
-    """(earlier, later) pool positions of alive rows that share an LSH bucket in some band, later >= ``first_new``.
+def band_pairs(load_band: Callable[[], np.ndarray], alive: np.ndarray, first_new: int = 0) -> np.ndarray:
+    """Pair codes (``earlier * n + later``) of alive rows that share an LSH bucket in one band, later >= ``first_new``.
 
-    Each later row pairs with its bucket's first row, as in the single-process engine. ``band_columns``
-    load one band's keys for every row at a time, so only one band is in memory. With ``first_new``,
-    only buckets that hold a row at or after it are grouped: the pairs of earlier rows were settled before.
+    Each later row pairs with its bucket's first row, as in the single-process engine. ``load_band`` loads
+    that band's keys for every row, so only one band is in memory. With ``first_new``, only buckets that
+    hold a row at or after it are grouped: the pairs of earlier rows were settled before.
     """
     positions = np.flatnonzero(alive)
-    n = len(alive)
-    codes = [np.zeros(0, dtype=np.int64)]
-    for load_band in band_columns:
-        bucket = pl.DataFrame({"position": positions, "key": load_band()[positions]})
-        if first_new:
-            fresh_keys = bucket.filter(pl.col("position") >= first_new)["key"]
-            bucket = bucket.filter(pl.col("key").is_in(fresh_keys.implode()))
-        shared = bucket.filter(pl.col("key").is_duplicated())
-        if shared.height == 0:
-            continue
-        pairs = shared.with_columns(first=pl.col("position").min().over("key")).filter(
-            (pl.col("position") != pl.col("first")) & (pl.col("position") >= first_new)
-        )
-        codes.append((pairs["first"].to_numpy() * n + pairs["position"].to_numpy()).astype(np.int64))
-    merged = np.unique(np.concatenate(codes))  # the same pair can share buckets in several bands
-    return merged // n, merged % n
+    bucket = pl.DataFrame({"position": positions, "key": load_band()[positions]})
+    if first_new:
+        fresh_keys = bucket.filter(pl.col("position") >= first_new)["key"]
+        bucket = bucket.filter(pl.col("key").is_in(fresh_keys.implode()))
+    shared = bucket.filter(pl.col("key").is_duplicated())
+    pairs = shared.with_columns(first=pl.col("position").min().over("key")).filter(
+        (pl.col("position") != pl.col("first")) & (pl.col("position") >= first_new)
+    )
+    return (pairs["first"].to_numpy() * len(alive) + pairs["position"].to_numpy()).astype(np.int64)
 
 
 def first_survives_after(settled: np.ndarray, earlier: np.ndarray, later: np.ndarray) -> np.ndarray:

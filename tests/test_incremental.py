@@ -69,6 +69,11 @@ def test_dedup_of_an_extended_pool_settles_only_the_new_rows_and_equals_the_full
         return dedup_pool(hashes, loaders, key_texts, reference, cfg.clean, prior)
 
     whole = dedup(rows)
+    # Cut into many small verification blocks (as on a cluster), the verdicts are the same.
+    hashes = pl.from_pandas(rows[["key_hash_0", "key_hash_1"]])
+    reference = reference_hashes(gold["text"], cfg.clean)
+    many = dedup_pool(hashes, loaders, key_texts, reference, cfg.clean, parallelism=7)
+    np.testing.assert_array_equal(many.reasons, whole.reasons)
     before = dedup(rows.iloc[:settled])
     extended = dedup(rows, prior=before)
     np.testing.assert_array_equal(extended.reasons, whole.reasons)
