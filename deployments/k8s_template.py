@@ -24,37 +24,40 @@ from typing import Any
 
 TEMPLATE_PATH = Path(__file__).with_name("kubernetes-job-template.json")
 
-GPU_VARIABLES: dict[str, dict[str, Any]] = {
-    "gpu_count": {
-        "title": "GPUs",
-        "description": "nvidia.com/gpu limit of the flow-run container (needs the NVIDIA device plugin); null: none.",
-        "anyOf": [{"type": "integer", "minimum": 0}, {"type": "null"}],
-        "default": None,
-    },
-    "node_selector": {
-        "title": "Node selector",
-        "description": "Node labels the pod must match, e.g. {'nvidia.com/gpu.present': 'true'}; null: any node.",
-        "anyOf": [{"type": "object", "additionalProperties": {"type": "string"}}, {"type": "null"}],
-        "default": None,
-    },
-    "tolerations": {
-        "title": "Tolerations",
-        "description": "Pod tolerations, e.g. for GPU nodes tainted nvidia.com/gpu=present:NoSchedule; null: none.",
-        "anyOf": [{"type": "array", "items": {"type": "object"}}, {"type": "null"}],
-        "default": None,
-    },
-    "volumes": {
-        "title": "Volumes",
-        "description": "Pod volumes, e.g. a persistentVolumeClaim 'driftloop-project' named 'project'; null: none.",
-        "anyOf": [{"type": "array", "items": {"type": "object"}}, {"type": "null"}],
-        "default": None,
-    },
-    "volume_mounts": {
-        "title": "Volume mounts",
-        "description": "volumeMounts of the flow-run container, e.g. the claim's data/ at /opt/driftloop/data.",
-        "anyOf": [{"type": "array", "items": {"type": "object"}}, {"type": "null"}],
-        "default": None,
-    },
+_OBJECTS = {"type": "array", "items": {"type": "object"}}
+
+
+def _nullable(title: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    """A job variable that is ``schema`` or null (the default: a null variable drops its key from the Job)."""
+    return {"title": title, "description": description, "anyOf": [schema, {"type": "null"}], "default": None}
+
+
+JOB_VARIABLES: dict[str, dict[str, Any]] = {
+    "gpu_count": _nullable(
+        "GPUs",
+        "nvidia.com/gpu limit of the flow-run container (needs the NVIDIA device plugin); null: none.",
+        {"type": "integer", "minimum": 0},
+    ),
+    "node_selector": _nullable(
+        "Node selector",
+        "Node labels the pod must match, e.g. {'nvidia.com/gpu.present': 'true'}; null: any node.",
+        {"type": "object", "additionalProperties": {"type": "string"}},
+    ),
+    "tolerations": _nullable(
+        "Tolerations",
+        "Pod tolerations, e.g. for GPU nodes tainted nvidia.com/gpu=present:NoSchedule; null: none.",
+        _OBJECTS,
+    ),
+    "volumes": _nullable(
+        "Volumes",
+        "Pod volumes, e.g. a persistentVolumeClaim 'driftloop-project' named 'project'; null: none.",
+        _OBJECTS,
+    ),
+    "volume_mounts": _nullable(
+        "Volume mounts",
+        "volumeMounts of the flow-run container, e.g. the claim's data/ at /opt/driftloop/data.",
+        _OBJECTS,
+    ),
 }
 
 
@@ -75,7 +78,7 @@ def build_template() -> dict[str, Any]:
     pod["tolerations"] = "{{ tolerations }}"
     pod["volumes"] = "{{ volumes }}"
     container["volumeMounts"] = "{{ volume_mounts }}"
-    template["variables"]["properties"].update(copy.deepcopy(GPU_VARIABLES))
+    template["variables"]["properties"].update(copy.deepcopy(JOB_VARIABLES))
     return template
 
 
