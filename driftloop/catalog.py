@@ -37,8 +37,10 @@ from driftloop.config import DataConfig, DriftloopConfig, Role
 from driftloop.errors import DriftloopError, InputError
 from driftloop.failpoints import failpoint
 
-if TYPE_CHECKING:  # numpy, pandas and pyarrow are imported where used: the retrain gate and the
-    import pandas as pd  # watcher's start (a served run counts as started only after its imports) never need them
+# numpy, pandas and pyarrow are imported where used: a served run counts as started only after its imports,
+# and the retrain gate and the watcher's start never need them.
+if TYPE_CHECKING:
+    import pandas as pd
 
 SUPPORTED_SUFFIXES = {
     ".csv": "csv",

@@ -50,6 +50,8 @@ _HASHES = ["key_hash_0", "key_hash_1"]
 #: is held, whatever the pool size; pairs are compared ``_COMPARE_ROWS`` at a time.
 PAIR_BLOCK = 1_000_000
 _COMPARE_ROWS = 65_536
+#: Two independently seeded 64-bit hashes: a false "exact duplicate" needs a 128-bit collision.
+_KEY_SEEDS = (0x51A7_2545_F491_9E37, 0x7F4A_7C15_C2B2_AE35)
 #: ``mapper(fn, calls)`` -> ``[fn(*args) for args in calls]``, run wherever it likes (here, or across a cluster).
 Mapper = Callable[[Callable[..., Any], list[tuple]], list]
 
@@ -57,10 +59,6 @@ Mapper = Callable[[Callable[..., Any], list[tuple]], list]
 def run_here(fn: Callable[..., Any], calls: list[tuple]) -> list:
     """The default :data:`Mapper`: every call in this process, one after another."""
     return [fn(*args) for args in calls]
-
-
-#: Two independently seeded 64-bit hashes: a false "exact duplicate" needs a 128-bit collision.
-_KEY_SEEDS = (0x51A7_2545_F491_9E37, 0x7F4A_7C15_C2B2_AE35)
 
 
 @dataclass(frozen=True)
