@@ -1,13 +1,16 @@
 """GPU check: a QLoRA smoke test on a real small model, its training throughput and its MFU.
 
     python -m bench.gpu_check [--model gemma3-270m] [--seq-len 512] [--batch 16] [--steps 20]
+                              [--compile] [--texts FILE] [--out FILE]
 
 Loads the model 4-bit (NF4, double quantisation, bf16 compute) on GPU 0, adds LoRA adapters on every
 linear layer, and trains causal-LM loss on real SMS texts: a few warm-up steps, then ``--steps`` timed
 ones. Reports tokens/s, peak memory, whether the loss fell, and MFU against the dense bf16 peak
 (989 TFLOP/s: H100/H200 SXM). Model FLOPs per token: 6 x trainable + 4 x frozen parameters (a frozen
 weight needs no weight gradient) + attention's 12 x layers x seq_len x hidden. Writes
-bench/results/gpu_check.json. Without a CUDA GPU it says so, writes that, and exits 0.
+bench/results/gpu_check.json (or ``--out``). Without a CUDA GPU it says so, writes that, and exits 0.
+``--texts`` takes a UTF-8 file with one text per line instead of the SMS corpus package, so the
+script needs only torch, transformers, peft and bitsandbytes on the GPU machine.
 """
 
 from __future__ import annotations
@@ -26,14 +29,16 @@ RESULTS = Path(__file__).resolve().parent / "results" / "gpu_check.json"
 PEAK_BF16_TFLOPS = 989.0
 
 
-def _write(result: dict) -> None:
+def _write(result: dict, out: Path) -> None:
     from driftloop.atomic import write_json
 
-    write_json(RESULTS, result)
+    write_json(out, result)
     print(json.dumps(result, indent=2))
 
 
-def _texts(n: int) -> list[str]:
+def _texts(n: int, path: Path | None) -> list[str]:
+    if path is not None:
+        return [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()][:n]
     from driftloop.tasks.demo_data import read_sms_corpus
 
     return read_sms_corpus()["text"].head(n).tolist()
@@ -46,15 +51,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--peak-tflops", type=float, default=PEAK_BF16_TFLOPS)
+    parser.add_argument("--compile", action="store_true", help="torch.compile the model (fuses the elementwise ops)")
+    parser.add_argument("--texts", type=Path, help="UTF-8 file, one text per line (default: the SMS corpus)")
+    parser.add_argument("--out", type=Path, default=RESULTS, help=f"result JSON (default: {RESULTS})")
     args = parser.parse_args(argv)
 
     import torch
 
     if not torch.cuda.is_available():
-        _write({"status": "no_gpu", "reason": "torch.cuda.is_available() is False; run this on a CUDA machine"})
+        reason = "torch.cuda.is_available() is False; run this on a CUDA machine"
+        _write({"status": "no_gpu", "reason": reason}, args.out)
         print("no GPU: nothing to check here", file=sys.stderr)
         return 0
 
+    import bitsandbytes
+    import peft
+    import transformers
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
     from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig
 
@@ -80,21 +92,23 @@ def main(argv: list[str] | None = None) -> int:
     frozen = sum(p.numel() * (2 if p.dtype == torch.uint8 else 1) for p in model.parameters() if not p.requires_grad)
 
     # Real text, packed into full-length rows so every token counts.
-    ids = tokenizer("\n".join(_texts(4000)), return_tensors="pt").input_ids[0]
+    ids = tokenizer("\n".join(_texts(4000, args.texts)), return_tensors="pt").input_ids[0]
     rows = ids[: (len(ids) // args.seq_len) * args.seq_len].view(-1, args.seq_len)
     batch = rows[: args.batch].to("cuda")
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=2e-4)
     torch.backends.cuda.matmul.allow_tf32 = True
 
+    forward = torch.compile(model) if args.compile else model
+
     def step() -> float:
         with torch.autocast("cuda", dtype=torch.bfloat16):
-            loss = model(input_ids=batch, labels=batch).loss
+            loss = forward(input_ids=batch, labels=batch).loss
         loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         return float(loss.detach())
 
-    losses = [step() for _ in range(3)]  # warm-up: kernels, allocator, autotuning
+    losses = [step() for _ in range(3)]  # warm-up: kernels, allocator, autotuning, compilation
     torch.cuda.synchronize()
     torch.cuda.reset_peak_memory_stats()
     t0 = time.perf_counter()
@@ -112,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         "device": torch.cuda.get_device_name(0),
         "model": args.model,
         "method": "qlora (nf4, double quant, bf16 compute, LoRA r=16 on all linear layers)",
+        "compiled": args.compile,
         "seq_len": args.seq_len,
         "batch": args.batch,
         "timed_steps": args.steps,
@@ -128,8 +143,11 @@ def main(argv: list[str] | None = None) -> int:
         "loss_last": round(losses[-1], 4),
         "loss_fell": losses[-1] < losses[0],
         "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "peft": peft.__version__,
+        "bitsandbytes": bitsandbytes.__version__,
     }
-    _write(result)
+    _write(result, args.out)
     return 0 if result["loss_fell"] else 1
 
 
