@@ -1,20 +1,28 @@
-"""Real processes for service and fault tests: a `prefect server start`, `driftloop serve`, and the REST calls
-to watch them. Every wait is bounded; every process is started in its own session and killed by group."""
+"""Real processes for service and fault tests: a `prefect server start`, `driftloop serve`, a throwaway PostgreSQL,
+and the REST calls to watch them. Every wait is bounded; every process is started in its own session and killed by
+group."""
 
 from __future__ import annotations
 
+import glob
 import json
 import os
+import pwd
+import secrets
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 TERMINAL = ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
 
@@ -142,3 +150,88 @@ def emit_events(env: dict, events: list[tuple[str, str]]) -> None:
         "EventsWorker.drain_all()\n"
     )
     subprocess.run([sys.executable, "-c", code, json.dumps(events)], env=env, check=True, timeout=120)
+
+
+def _pg_bin() -> Path | None:
+    """The folder of Debian's PostgreSQL server binaries (the newest major version), or of an initdb on PATH."""
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(Path(p).parts[-3]))
+    if found:
+        return Path(found[-1]).parent
+    initdb = shutil.which("initdb")
+    return Path(initdb).parent if initdb else None
+
+
+PG_BIN = _pg_bin()
+
+
+class ThrowawayPostgres:
+    """A PostgreSQL cluster in a fresh temp folder, listening on 127.0.0.1 only, with password auth.
+
+    PostgreSQL refuses to run as root: as root the cluster runs as the ``postgres`` user that Debian's package creates.
+    """
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.user, self.db = "prefect", "prefect"
+        self.password = secrets.token_hex(12)
+        self.proc: subprocess.Popen | None = None
+        self._as: dict = {}
+        if os.geteuid() == 0:
+            try:
+                pw = pwd.getpwnam("postgres")
+            except KeyError:
+                pytest.skip(
+                    "running as root and there is no `postgres` user to run PostgreSQL as (initdb refuses root)"
+                )
+            self._as = {"user": pw.pw_uid, "group": pw.pw_gid, "extra_groups": []}
+        self.dir = Path(tempfile.mkdtemp(prefix="driftloop-pg-"))
+        self.data = self.dir / "data"
+        if self._as:
+            os.chown(self.dir, self._as["user"], self._as["group"])
+        self.env = {**os.environ, "PGPASSWORD": self.password, "LC_ALL": "C.UTF-8"}
+
+    @property
+    def url(self) -> str:
+        """The server's connection setting, in the form the README documents."""
+        return f"postgresql+asyncpg://{self.user}:{self.password}@127.0.0.1:{self.port}/{self.db}"
+
+    def _run(self, *cmd: str, timeout: float = 60) -> str:
+        res = subprocess.run(cmd, env=self.env, capture_output=True, text=True, timeout=timeout, **self._as)
+        assert res.returncode == 0, f"{' '.join(cmd[:2])} failed ({res.returncode}): {res.stderr.strip()[-2000:]}"
+        return res.stdout
+
+    def start(self, timeout: float = 60) -> ThrowawayPostgres:
+        pwfile = self.dir / "pw"
+        pwfile.write_text(self.password + "\n")
+        if self._as:
+            os.chown(pwfile, self._as["user"], self._as["group"])
+        self._run(str(PG_BIN / "initdb"), "-D", str(self.data), "-U", self.user, f"--pwfile={pwfile}",
+                  "--auth=scram-sha-256", "--encoding=UTF8", "--no-sync", timeout=120)  # fmt: skip
+        pwfile.unlink()
+        self.log = open(self.dir / "postgres.log", "w")
+        if self._as:
+            os.chown(self.dir / "postgres.log", self._as["user"], self._as["group"])
+        self.proc = subprocess.Popen(
+            [str(PG_BIN / "postgres"), "-D", str(self.data), "-p", str(self.port),
+             "-c", "listen_addresses=127.0.0.1", "-c", f"unix_socket_directories={self.dir}",
+             "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"],
+            env=self.env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True, **self._as,
+        )  # fmt: skip
+        wait_for(self._ready, timeout, "PostgreSQL to accept connections", [self.proc], every=0.5)
+        self._run(str(PG_BIN / "createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", self.user, self.db)
+        return self
+
+    def _ready(self) -> bool:
+        cmd = [str(PG_BIN / "pg_isready"), "-h", "127.0.0.1", "-p", str(self.port), "-U", self.user]
+        return subprocess.run(cmd, env=self.env, capture_output=True, timeout=10).returncode == 0
+
+    def sql(self, query: str) -> str:
+        """One query through psql over TCP; the unaligned, tuples-only output."""
+        cmd = [str(PG_BIN / "psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", self.user, "-d", self.db]
+        return self._run(*cmd, "-XAtc", query).strip()
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            kill_group(self.proc, signal.SIGINT)  # SIGINT: PostgreSQL's fast shutdown
+            self.log.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
