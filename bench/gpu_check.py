@@ -94,6 +94,9 @@ def main(argv: list[str] | None = None) -> int:
     # Real text, packed into full-length rows so every token counts.
     ids = tokenizer("\n".join(_texts(4000, args.texts)), return_tensors="pt").input_ids[0]
     rows = ids[: (len(ids) // args.seq_len) * args.seq_len].view(-1, args.seq_len)
+    if len(rows) < args.batch:
+        need = f"--batch {args.batch} needs more text (--texts) or a smaller --batch"
+        raise SystemExit(f"the texts give only {len(rows)} rows of {args.seq_len} tokens; {need}")
     batch = rows[: args.batch].to("cuda")
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=2e-4)
     torch.backends.cuda.matmul.allow_tf32 = True
