@@ -22,8 +22,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 TERMINAL = ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
 
 
@@ -164,6 +162,10 @@ def _pg_bin() -> Path | None:
 PG_BIN = _pg_bin()
 
 
+class PostgresUnavailable(RuntimeError):
+    """This machine cannot run a throwaway PostgreSQL (tests skip; benchmarks record why)."""
+
+
 class ThrowawayPostgres:
     """A PostgreSQL cluster in a fresh temp folder, listening on 127.0.0.1 only, with password auth.
 
@@ -180,9 +182,9 @@ class ThrowawayPostgres:
             try:
                 pw = pwd.getpwnam("postgres")
             except KeyError:
-                pytest.skip(
+                raise PostgresUnavailable(
                     "running as root and there is no `postgres` user to run PostgreSQL as (initdb refuses root)"
-                )
+                ) from None
             self._as = {"user": pw.pw_uid, "group": pw.pw_gid, "extra_groups": []}
         self.dir = Path(tempfile.mkdtemp(prefix="driftloop-pg-"))
         self.data = self.dir / "data"
