@@ -116,6 +116,10 @@ class PrefectServer:
     def flow_runs(self, deployment: str | None = None, flow: str | None = None) -> list[dict]:
         """Flow runs (of one deployment name, or one flow name), oldest first."""
         runs = call(f"{self.api}/flow_runs/filter", {"sort": "EXPECTED_START_TIME_ASC", "limit": 200})
+        for r in runs:
+            # A run read while it is being created has no state yet (the API allows null): count it as
+            # pending, since it is about to be scheduled, rather than crash the caller's predicate.
+            r["state"] = r["state"] or {"type": "PENDING", "name": "(no state yet)"}
         if deployment is not None:
             ids = {i for i, n in self.deployments().items() if n == deployment}
             runs = [r for r in runs if r["deployment_id"] in ids]
