@@ -297,16 +297,38 @@ def _near_duplicates(
     if int(alive.sum()) < 2:
         return np.zeros(len(reasons), dtype=bool), info
     codes = mapper(band_pairs, [(load_band, alive, settled) for load_band in band_columns])
-    merged = np.unique(np.concatenate([np.zeros(0, dtype=np.int64), *codes]))  # a pair can share several bands
-    earlier, later = merged // len(alive), merged % len(alive)
-    # Alone, the biggest blocks that fit (fewer rows read twice); on a cluster, two blocks per slot at least.
-    size = PAIR_BLOCK if parallelism == 1 else max(1, min(PAIR_BLOCK, -(-len(earlier) // (2 * parallelism))))
-    blocks = [(earlier[i : i + size], later[i : i + size], key_texts, cfg) for i in range(0, len(earlier), size)]
-    similar = np.concatenate([np.zeros(0, dtype=bool), *mapper(verify_pairs, blocks)])
-    flagged = first_survives_after(already, earlier[similar], later[similar])
-    info["candidate_pairs"] += int(len(earlier))
-    info["similar_pairs"] += int(similar.sum())
+    codes = np.concatenate([np.zeros(0, dtype=np.int64), *codes])  # a pair sharing several bands comes repeatedly
+    # Cut by the later row's position, so a pair's repeats land in one block, which deduplicates and verifies
+    # them itself: no pool-wide sort runs on one worker. Alone, the biggest blocks that fit; on a cluster,
+    # two blocks per slot at least.
+    blocks = max(1 if parallelism == 1 else 2 * parallelism, -(-len(codes) // PAIR_BLOCK))
+    part = ((codes % len(alive)) * blocks // len(alive)).astype(np.uint16 if blocks < 2**16 else np.int64)
+    order = np.argsort(part, kind="stable")  # a radix sort on small integers
+    bounds = np.searchsorted(part[order], np.arange(blocks + 1))
+    calls = [(codes[order[a:b]], len(alive), key_texts, cfg) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+    del codes, part, order
+    verified = mapper(verify_block, calls)
+    similar = np.concatenate([np.zeros(0, dtype=np.int64), *(v[1] for v in verified)])
+    flagged = first_survives_after(already, similar // len(alive), similar % len(alive))
+    info["candidate_pairs"] += sum(v[0] for v in verified)
+    info["similar_pairs"] += int(len(similar))
     return flagged & ~already, info
+
+
+def verify_block(
+    codes: np.ndarray, n: int, key_texts: Callable[[np.ndarray], pl.Series], cfg: NearDupConfig
+) -> tuple[int, np.ndarray]:
+    """The distinct candidate pairs among ``codes`` (``earlier * n + later``, repeats allowed) and the similar ones.
+
+    Pairs are verified ``PAIR_BLOCK`` at a time, so memory stays bounded however many codes come in.
+    Returns the number of distinct pairs and the codes of those that are near-duplicates.
+    """
+    codes = np.unique(codes)
+    similar = [np.zeros(0, dtype=np.int64)]
+    for i in range(0, len(codes), PAIR_BLOCK):
+        block = codes[i : i + PAIR_BLOCK]
+        similar.append(block[verify_pairs(block // n, block % n, key_texts, cfg)])
+    return len(codes), np.concatenate(similar)
 
 
 def verify_pairs(
