@@ -90,20 +90,28 @@ def _run_sharded(config: str, overrides: list[str]) -> dict:
     return {"rows_out": result.rows_out, "dropped": result.report["dropped"], "seconds": result.report["seconds"]}
 
 
-def _measure(args: list[str]) -> dict:
-    """Run this module in ``--child`` mode; its wall time and the peak RSS of its process tree."""
-    started = time.perf_counter()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "bench.bench_scale", "--child", *args], cwd=REPO, stdout=subprocess.PIPE
-    )
-    peak = 0
-    parent = psutil.Process(proc.pid)
-    while proc.poll() is None:
+def _tree_rss(procs: list[psutil.Process]) -> int:
+    """Resident memory of these processes and all their children, in bytes."""
+    total = 0
+    for proc in procs:
         try:
-            tree = [parent, *parent.children(recursive=True)]
-            peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()))
+            tree = [proc, *proc.children(recursive=True)]
+            total += sum(p.memory_info().rss for p in tree if p.is_running())
         except psutil.Error:
             pass
+    return total
+
+
+def _measure(args: list[str], env: dict | None = None, also: subprocess.Popen | None = None) -> dict:
+    """Run this module in ``--child`` mode; its wall time and the peak RSS of its process tree (and ``also``'s)."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bench.bench_scale", "--child", *args], cwd=REPO, stdout=subprocess.PIPE, env=env
+    )
+    watched = [psutil.Process(proc.pid)] + ([psutil.Process(also.pid)] if also is not None else [])
+    peak = 0
+    while proc.poll() is None:
+        peak = max(peak, _tree_rss(watched))
         time.sleep(0.2)
     out = proc.stdout.read().decode() if proc.stdout else ""
     if proc.returncode != 0:
@@ -112,14 +120,68 @@ def _measure(args: list[str]) -> dict:
     return {"wall_s": round(time.perf_counter() - started, 2), "peak_rss_mb": round(peak / 2**20), **result}
 
 
+def _serve_cluster(workers: int) -> None:
+    """``--cluster N``: a LocalCluster of N one-thread worker processes; prints its address, then waits."""
+    from driftloop.flows.runner import capped_local_cluster
+
+    cluster = capped_local_cluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
+    print(cluster.scheduler_address, flush=True)
+    while True:
+        time.sleep(3600)
+
+
+def _warm(workdir: Path, config: str, base: list[str], workers: int) -> dict:
+    """The stages on an already running cluster (``runtime.dask.address``) with a Prefect server, as in production.
+
+    The first run warms the cluster (each worker's first Prefect task run); the second, from raw snapshots
+    again, is the one reported. The peak RSS counts the run's process and the whole cluster.
+    """
+    from tests.prefect_server import PrefectServer, kill_group
+
+    home = workdir / f"server-warm-{workers}"
+    home.mkdir()
+    server = PrefectServer(home).start()
+    cluster = subprocess.Popen(
+        [sys.executable, "-m", "bench.bench_scale", "--cluster", str(workers)],
+        cwd=REPO,
+        env=server.env,
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        address = cluster.stdout.readline().strip() if cluster.stdout else ""
+        if not address.startswith("tcp://"):
+            raise RuntimeError(f"the benchmark's cluster did not start (it printed {address!r})")
+        overrides = [*base, "runtime.task_runner=dask", f"runtime.dask.address={address}"]
+        runs = []
+        for _ in range(2):
+            subprocess.run(["rm", "-rf", str(workdir / "data" / "derived" / "shards")], check=True)
+            runs.append(_measure(["sharded", config, *overrides], env=server.env, also=cluster))
+        return {**runs[1], "first_run": {k: runs[0][k] for k in ("wall_s", "peak_rss_mb", "seconds")}}
+    finally:
+        kill_group(cluster)
+        server.stop()
+
+
+#: Configurations: ``--plans`` picks some.
+PLANS = ("sharded-local", "dask-1", "dask-2", "warm-1", "warm-2")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="one 100k-row pool (minutes on 2 cores)")
     parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 10_000_000])
     parser.add_argument("--shard-rows", type=int, default=250_000)
     parser.add_argument("--skip-single-above", type=int, default=2_000_000, help="the baseline needs the pool in RAM")
+    parser.add_argument("--plans", nargs="+", choices=PLANS, default=list(PLANS), help="configurations to run")
+    parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    parser.add_argument("--cluster", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.cluster:
+        _serve_cluster(args.cluster)
+        return
     if args.child:
         mode, config, *overrides = args.child
         result = _run_single(config) if mode == "single" else _run_sharded(config, overrides)
@@ -133,32 +195,34 @@ def main() -> None:
             config = str(make_project(Path(tmp), rows))
             base = [f"runtime.shard_rows={shard_rows}"]
             dask = ["runtime.task_runner=dask", "runtime.dask.threads_per_worker=1", "runtime.dask.processes=true"]
-            plans = {
-                "sharded-local": base,
-                "dask-1": base + dask + ["runtime.dask.n_workers=1"],
-                "dask-2": base + dask + ["runtime.dask.n_workers=2"],
-            }
             results: dict[str, dict] = {}
             if rows <= args.skip_single_above:
                 results["single"] = _measure(["single", config])
-            for name, overrides in plans.items():
-                for step in ("shards",):  # every configuration starts from raw snapshots
-                    subprocess.run(["rm", "-rf", str(Path(tmp) / "data" / "derived" / step)], check=True)
-                results[name] = _measure(["sharded", config, *overrides])
+            for name in args.plans:
+                if name.startswith("warm-"):
+                    results[name] = _warm(Path(tmp), config, base, int(name.split("-")[1]))
+                else:
+                    # Every configuration starts from raw snapshots; a cold cluster starts with the run.
+                    subprocess.run(["rm", "-rf", str(Path(tmp) / "data" / "derived" / "shards")], check=True)
+                    workers = [] if name == "sharded-local" else [*dask, f"runtime.dask.n_workers={name[-1]}"]
+                    results[name] = _measure(["sharded", config, *base, *workers])
                 print(name, rows, results[name], flush=True)
             outs = {r["rows_out"] for r in results.values()}
             results["identical_rows_out"] = len(outs) == 1
             # Wall time counts the process, the temporary Prefect server and the cluster starting; the stages'
             # own time (the flow from first shard submitted to pool settled) is what a warm cluster would see.
-            results["speedup_1_to_2_workers"] = round(results["dask-1"]["wall_s"] / results["dask-2"]["wall_s"], 2)
-            results["stages_speedup_1_to_2_workers"] = round(
-                results["dask-1"]["seconds"]["total"] / results["dask-2"]["seconds"]["total"], 2
-            )
+            for kind in ("dask", "warm"):
+                one, two = results.get(f"{kind}-1"), results.get(f"{kind}-2")
+                if one and two:
+                    results[f"{kind}_speedup_1_to_2_workers"] = round(one["wall_s"] / two["wall_s"], 2)
+                    results[f"{kind}_stages_speedup_1_to_2_workers"] = round(
+                        one["seconds"]["total"] / two["seconds"]["total"], 2
+                    )
             runs[str(rows)] = results
     from driftloop.atomic import write_json
 
     report = {"cpus": os.cpu_count(), "shard_rows": shard_rows, "runs": runs}
-    write_json(RESULTS, report)
+    write_json(args.out, report)
     print(json.dumps(report, indent=2))
 
 

@@ -12,6 +12,9 @@ from typing import Any
 from driftloop.config import DriftloopConfig
 from driftloop.errors import ConfigError
 
+#: The module a local cluster's workers import as they start (it pulls in Prefect, polars and the stages).
+PRELOAD = "driftloop.flows.scale"
+
 
 def worker_environment(threads: int) -> dict[str, str]:
     """Environment that caps polars and BLAS/OpenMP threads of a worker process at ``threads``."""
@@ -38,6 +41,9 @@ def capped_local_cluster(**kwargs: Any):
         # Workers report task runs to this process's Prefect API; without it each worker process would
         # start its own temporary server (tens of seconds each on a small machine).
         spawn_env["PREFECT_API_URL"] = api_url
+    # Each worker imports the stages' code as it starts, not inside its first shard's task: the cluster is
+    # ready when the flow starts mapping, and a worker that cannot import driftloop fails at start-up.
+    kwargs.setdefault("preload", [PRELOAD])
     with dask.config.set({"distributed.nanny.pre-spawn-environ": spawn_env}):
         return LocalCluster(**kwargs)
 
