@@ -1,14 +1,18 @@
 """Data stages at scale: cleaning, near-dup and LF votes on synthetic pools, one process vs sharded on Dask.
 
-    python -m bench.bench_scale [--quick] [--rows 1000000 10000000]
+    python -m bench.bench_scale [--quick] [--rows 1000000 10000000] [--plans ...] [--out FILE]
 
 Each configuration runs in its own process, while this one samples the resident memory of that
 process and all its children (the Dask workers) every 0.2 s:
 - ``single``: today's path, ``clean`` on the whole pool then ``apply_lfs`` (the baseline);
 - ``sharded-local``: ``run_sharded_stages`` with ``runtime.task_runner=local`` (shards one at a time);
-- ``dask-1`` / ``dask-2``: the same on a LocalCluster of 1 or 2 single-threaded worker processes.
-Writes bench/results/bench_scale.json (wall time, peak RSS, 1 -> 2 worker speed-up of the wall time and of
-the stages' own time).
+- ``dask-1`` / ``dask-2``: the same on a LocalCluster of 1 or 2 single-threaded worker processes that the
+  run starts itself (cold: the temporary Prefect server and the workers start inside the run);
+- ``warm-1`` / ``warm-2``: the same on an already running cluster of 1 or 2 such workers
+  (``runtime.dask.address``) with a real Prefect server, as a production deployment runs; the second of
+  two runs is reported, and the peak RSS includes the cluster.
+Writes bench/results/bench_scale.json (wall time, peak RSS, 1 -> 2 worker speed-ups of the wall time and of
+the stages' own time, for the cold and the warm cluster).
 """
 
 from __future__ import annotations

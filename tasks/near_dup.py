@@ -36,8 +36,10 @@ _PAST_UNICODE = _U64(0x110000)
 #: LSH weights (false positives, false negatives) for datasketch's band/row split. Candidates are
 #: verified afterwards, so a missed pair costs more than a spurious one.
 LSH_WEIGHTS = (0.1, 0.9)
-# Rows per signature block; see near_duplicates.
-BLOCK_ROWS = 16_384
+#: Bytes of text per signature block (about as many shingles): the per-shingle temporaries, 8 bytes each
+#: and a few alive at once, then stay near a core's L2 cache. On SMS text (~90 bytes a row) this ran ~20%
+#: faster than fixed 16k-row blocks, and a block of long texts no longer grows with their length.
+BLOCK_BYTES = 1 << 18
 _VERIFY_PAIRS = 1 << 16
 
 
@@ -80,13 +82,11 @@ def near_duplicates(keys: pl.Series, cfg: NearDupConfig) -> tuple[np.ndarray, di
     if n < 2:
         return np.zeros(n, dtype=bool), {**info, "candidate_pairs": 0, "similar_pairs": 0}
     utf8, offsets = utf8_buffer(keys)
-    # Blocks keep the per-shingle temporaries (~10 MB) small enough to stay in cache and be reused.
     signatures = np.empty((n, cfg.num_perm), dtype=np.uint32)
     band_keys = np.empty((n, bands), dtype=_U64)
-    for start in range(0, n, BLOCK_ROWS):
-        block = slice(start, min(start + BLOCK_ROWS, n))
-        signatures[block] = utf8_signatures(utf8, offsets[block.start : block.stop + 1], cfg.num_perm, cfg.shingle_size)
-        band_keys[block] = lsh_band_keys(signatures[block], bands, rows)
+    for start, stop in row_blocks(offsets):
+        signatures[start:stop] = utf8_signatures(utf8, offsets[start : stop + 1], cfg.num_perm, cfg.shingle_size)
+        band_keys[start:stop] = lsh_band_keys(signatures[start:stop], bands, rows)
     earlier, later = _candidate_pairs(band_keys)
     # Integer form of "matching bins / num_perm >= threshold", free of float rounding.
     needed = math.ceil(cfg.threshold * cfg.num_perm - 1e-9)
@@ -107,6 +107,21 @@ def utf8_buffer(texts: pl.Series) -> tuple[np.ndarray, np.ndarray]:
     offsets = np.frombuffer(array.buffers()[1], dtype=np.int64)[array.offset : array.offset + len(array) + 1]
     data = array.buffers()[2]
     return np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, dtype=np.uint8), offsets
+
+
+def row_blocks(offsets: np.ndarray, budget: int | None = None) -> list[tuple[int, int]]:
+    """``[start, stop)`` row ranges of at most ``budget`` bytes of text each (default ``BLOCK_BYTES``), in order.
+
+    ``offsets`` are the texts' byte offsets (n + 1 entries); a block holds at least one row, however long.
+    """
+    budget = budget or BLOCK_BYTES
+    n = len(offsets) - 1
+    bounds = [0]
+    while bounds[-1] < n:
+        start = bounds[-1]
+        stop = int(np.searchsorted(offsets, offsets[start] + budget, side="right")) - 1
+        bounds.append(min(n, max(stop, start + 1)))
+    return list(zip(bounds[:-1], bounds[1:], strict=True))
 
 
 def _codepoints(utf8: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -169,8 +169,18 @@ def test_near_dedup_handles_texts_shorter_than_a_shingle_and_non_ascii():
 def test_near_duplicates_across_signature_blocks(monkeypatch):
     texts = [*HAM, WINNER, "Sorry, I'll call later", WINNER_TYPO, HAM[0] + " x"]
     expected = kept_texts(texts)
-    monkeypatch.setattr(near_dup_module, "BLOCK_ROWS", 2)
+    monkeypatch.setattr(near_dup_module, "BLOCK_BYTES", 30)  # a row or two a block
     assert kept_texts(texts) == expected == [*HAM, WINNER, "Sorry, I'll call later"]
+
+
+def test_signature_blocks_cover_every_row_once_within_the_byte_budget():
+    lengths = np.array([5, 40, 3, 3, 3, 100, 0, 7])
+    offsets = np.concatenate([[10], 10 + np.cumsum(lengths)])
+    blocks = near_dup_module.row_blocks(offsets, budget=12)
+    assert [r for start, stop in blocks for r in range(start, stop)] == list(range(len(lengths)))
+    # Each block fits the budget, except a single row longer than it.
+    assert all(offsets[stop] - offsets[start] <= 12 or stop - start == 1 for start, stop in blocks)
+    assert near_dup_module.row_blocks(np.array([0])) == []
 
 
 def test_a_row_similar_only_to_a_dropped_row_survives():
