@@ -241,7 +241,7 @@ def dedup_pool(
         mapper: runs the independent pieces of the near-duplicate search (one call per LSH band, then one
             per block of candidate pairs); the Dask runner passes one that spreads them over the cluster, so
             ``band_columns`` and ``key_texts`` must then pickle (module-level functions or partials).
-        parallelism: how many calls ``mapper`` runs at once (pairs are verified in two blocks per slot).
+        parallelism: how many calls ``mapper`` runs at once (pairs are verified in at least two blocks per slot).
     """
     n = hashes.height
     settled = 0 if prior is None else len(prior.reasons)
