@@ -21,6 +21,7 @@ import argparse
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -124,6 +125,11 @@ def _measure(args: list[str], env: dict | None = None, also: subprocess.Popen | 
     return {"wall_s": round(time.perf_counter() - started, 2), "peak_rss_mb": round(peak / 2**20), **result}
 
 
+def _clear_shards(workdir: Path) -> None:
+    """Every run starts from the raw snapshots: drop the shards an earlier run cached."""
+    shutil.rmtree(workdir / "data" / "derived" / "shards", ignore_errors=True)
+
+
 def _serve_cluster(workers: int) -> None:
     """``--cluster N``: a LocalCluster of N one-thread worker processes; prints its address, then waits."""
     from driftloop.flows.runner import capped_local_cluster
@@ -160,7 +166,7 @@ def _warm(workdir: Path, config: str, base: list[str], workers: int) -> dict:
         overrides = [*base, "runtime.task_runner=dask", f"runtime.dask.address={address}"]
         runs = []
         for _ in range(2):
-            subprocess.run(["rm", "-rf", str(workdir / "data" / "derived" / "shards")], check=True)
+            _clear_shards(workdir)
             runs.append(_measure(["sharded", config, *overrides], env=server.env, also=cluster))
         return {**runs[1], "first_run": {k: runs[0][k] for k in ("wall_s", "peak_rss_mb", "seconds")}}
     finally:
@@ -203,12 +209,12 @@ def main() -> None:
             if rows <= args.skip_single_above:
                 results["single"] = _measure(["single", config])
             for name in args.plans:
-                if name.startswith("warm-"):
-                    results[name] = _warm(Path(tmp), config, base, int(name.split("-")[1]))
+                kind, _, count = name.rpartition("-")
+                if kind == "warm":
+                    results[name] = _warm(Path(tmp), config, base, int(count))
                 else:
-                    # Every configuration starts from raw snapshots; a cold cluster starts with the run.
-                    subprocess.run(["rm", "-rf", str(Path(tmp) / "data" / "derived" / "shards")], check=True)
-                    workers = [] if name == "sharded-local" else [*dask, f"runtime.dask.n_workers={name[-1]}"]
+                    _clear_shards(Path(tmp))  # a cold cluster starts with the run
+                    workers = [*dask, f"runtime.dask.n_workers={count}"] if kind == "dask" else []
                     results[name] = _measure(["sharded", config, *base, *workers])
                 print(name, rows, results[name], flush=True)
             outs = {r["rows_out"] for r in results.values()}

@@ -17,6 +17,7 @@ signature. The bench reports how often both approaches make the same keep/drop d
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from functools import cache
 from typing import Any
 
@@ -81,12 +82,11 @@ def near_duplicates(keys: pl.Series, cfg: NearDupConfig) -> tuple[np.ndarray, di
     }
     if n < 2:
         return np.zeros(n, dtype=bool), {**info, "candidate_pairs": 0, "similar_pairs": 0}
-    utf8, offsets = utf8_buffer(keys)
     signatures = np.empty((n, cfg.num_perm), dtype=np.uint32)
     band_keys = np.empty((n, bands), dtype=_U64)
-    for start, stop in row_blocks(offsets):
-        signatures[start:stop] = utf8_signatures(utf8, offsets[start : stop + 1], cfg.num_perm, cfg.shingle_size)
-        band_keys[start:stop] = lsh_band_keys(signatures[start:stop], bands, rows)
+    for start, stop, block in signature_blocks(keys, cfg):
+        signatures[start:stop] = block
+        band_keys[start:stop] = lsh_band_keys(block, bands, rows)
     earlier, later = _candidate_pairs(band_keys)
     # Integer form of "matching bins / num_perm >= threshold", free of float rounding.
     needed = math.ceil(cfg.threshold * cfg.num_perm - 1e-9)
@@ -122,6 +122,15 @@ def row_blocks(offsets: np.ndarray, budget: int | None = None) -> list[tuple[int
         stop = int(np.searchsorted(offsets, offsets[start] + budget, side="right")) - 1
         bounds.append(min(n, max(stop, start + 1)))
     return list(zip(bounds[:-1], bounds[1:], strict=True))
+
+
+def signature_blocks(keys: pl.Series, cfg: NearDupConfig) -> Iterator[tuple[int, int, np.ndarray]]:
+    """(start, stop, signatures) of the keys' rows, one :func:`row_blocks` block at a time."""
+    if len(keys) == 0:
+        return
+    utf8, offsets = utf8_buffer(keys)
+    for start, stop in row_blocks(offsets):
+        yield start, stop, utf8_signatures(utf8, offsets[start : stop + 1], cfg.num_perm, cfg.shingle_size)
 
 
 def _codepoints(utf8: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,7 +37,7 @@ import pyarrow as pa
 from driftloop.config import CleanConfig, NearDupConfig
 from driftloop.tasks.clean import DROP_RULES, EXAMPLE_CHARS, EXAMPLES_PER_RULE, clean, fold_case, normalize_texts
 from driftloop.tasks.lf import apply_lfs
-from driftloop.tasks.near_dup import lsh_band_keys, lsh_shape, row_blocks, utf8_buffer, utf8_signatures
+from driftloop.tasks.near_dup import lsh_band_keys, lsh_shape, signature_blocks
 
 #: Drop rules decided inside one shard; the rest of DROP_RULES need the whole pool.
 LOCAL_RULES: tuple[str, ...] = ("empty", "too_short", "too_long")
@@ -192,19 +192,10 @@ def reference_hashes(texts: pd.Series, cfg: CleanConfig) -> pl.DataFrame:
     return key_hashes(fold_keys(normalised))
 
 
-def _signature_blocks(keys: pl.Series, cfg: NearDupConfig) -> Iterator[tuple[int, int, np.ndarray]]:
-    """(start, stop, signatures) of the keys, one cache-sized block of rows at a time."""
-    if len(keys) == 0:
-        return
-    utf8, offsets = utf8_buffer(keys)
-    for start, stop in row_blocks(offsets):
-        yield start, stop, utf8_signatures(utf8, offsets[start : stop + 1], cfg.num_perm, cfg.shingle_size)
-
-
 def signatures(keys: pl.Series, cfg: NearDupConfig) -> np.ndarray:
     """MinHash signatures (rows x num_perm, uint32) of case-folded texts, exactly as ``near_duplicates`` makes them."""
     out = np.empty((len(keys), cfg.num_perm), dtype=np.uint32)
-    for start, stop, block in _signature_blocks(keys, cfg):
+    for start, stop, block in signature_blocks(keys, cfg):
         out[start:stop] = block
     return out
 
@@ -213,7 +204,7 @@ def band_keys(keys: pl.Series, cfg: NearDupConfig) -> np.ndarray:
     """LSH band keys (rows x bands, uint64) of case-folded texts."""
     bands, rows = lsh_shape(cfg.threshold, cfg.num_perm)
     out = np.empty((len(keys), bands), dtype=np.uint64)
-    for start, stop, block in _signature_blocks(keys, cfg):
+    for start, stop, block in signature_blocks(keys, cfg):
         out[start:stop] = lsh_band_keys(block, bands, rows)
     return out
 
