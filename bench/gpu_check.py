@@ -1,7 +1,7 @@
 """GPU check: a QLoRA smoke test on a real small model, its training throughput and its MFU.
 
     python -m bench.gpu_check [--model gemma3-270m] [--seq-len 512] [--batch 16] [--steps 20]
-                              [--compile] [--texts FILE] [--out FILE]
+                              [--compile] [--loss {full,chunked}] [--ce-chunk N] [--texts FILE] [--out FILE]
 
 Loads the model 4-bit (NF4, double quantisation, bf16 compute) on GPU 0, adds LoRA adapters on every
 linear layer, and trains causal-LM loss on real SMS texts: a few warm-up steps, then ``--steps`` timed
@@ -11,6 +11,12 @@ weight needs no weight gradient) + attention's 12 x layers x seq_len x hidden. W
 bench/results/gpu_check.json (or ``--out``). Without a CUDA GPU it says so, writes that, and exits 0.
 ``--texts`` takes a UTF-8 file with one text per line instead of the SMS corpus package, so the
 script needs only torch, transformers, peft and bitsandbytes on the GPU machine.
+
+``--loss chunked`` computes the next-token loss from the decoder's last hidden states ``--ce-chunk`` tokens at a
+time, recomputing each chunk's logits in backward (:func:`chunked_causal_lm_loss`). Gemma 3's 262k-token vocabulary
+makes the full ``tokens x vocab`` logits (and their fp32 copy for the loss) the largest tensors of a step: at batch 64
+x 512 they are most of the 75 GB peak. Chunking frees that memory for larger batches; the recomputed head matmul is
+real work that the model FLOPs (and so MFU) do not count.
 """
 
 from __future__ import annotations
@@ -27,6 +33,35 @@ apply_defaults()
 
 RESULTS = Path(__file__).resolve().parent / "results" / "gpu_check.json"
 PEAK_BF16_TFLOPS = 989.0
+IGNORE_INDEX = -100
+
+
+def _chunk_ce_sum(hidden, weight, targets, softcap):
+    import torch
+
+    logits = (hidden @ weight.t()).float()
+    if softcap is not None:
+        logits = torch.tanh(logits / softcap) * softcap
+    return torch.nn.functional.cross_entropy(logits, targets, ignore_index=IGNORE_INDEX, reduction="sum")
+
+
+def chunked_causal_lm_loss(hidden, weight, labels, chunk: int, softcap: float | None = None):
+    """Mean next-token cross-entropy of ``hidden @ weight.T`` without holding the whole logits tensor.
+
+    ``hidden`` is (batch, seq, dim), ``weight`` the (vocab, dim) output head and ``labels`` (batch, seq) token ids
+    (``-100`` ignored). Position t predicts token t+1, as transformers' causal-LM loss does. Each chunk of ``chunk``
+    tokens runs under activation checkpointing, so backward recomputes its logits instead of keeping them.
+    """
+    import torch
+    from torch.utils.checkpoint import checkpoint
+
+    flat = hidden[:, :-1].reshape(-1, hidden.shape[-1])
+    targets = labels[:, 1:].reshape(-1)
+    total = flat.new_zeros((), dtype=torch.float32)
+    for start in range(0, flat.shape[0], chunk):
+        part = slice(start, start + chunk)
+        total = total + checkpoint(_chunk_ce_sum, flat[part], weight, targets[part], softcap, use_reentrant=False)
+    return total / (targets != IGNORE_INDEX).sum().clamp(min=1)
 
 
 def _write(result: dict, out: Path) -> None:
@@ -52,6 +87,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--peak-tflops", type=float, default=PEAK_BF16_TFLOPS)
     parser.add_argument("--compile", action="store_true", help="torch.compile the model (fuses the elementwise ops)")
+    parser.add_argument(
+        "--loss", choices=("full", "chunked"), default="full", help="full logits (transformers) or chunked (see above)"
+    )
+    parser.add_argument("--ce-chunk", type=int, default=4096, help="tokens per loss chunk with --loss chunked")
     parser.add_argument("--texts", type=Path, help="UTF-8 file, one text per line (default: the SMS corpus)")
     parser.add_argument("--out", type=Path, default=RESULTS, help=f"result JSON (default: {RESULTS})")
     args = parser.parse_args(argv)
@@ -101,11 +140,23 @@ def main(argv: list[str] | None = None) -> int:
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=2e-4)
     torch.backends.cuda.matmul.allow_tf32 = True
 
-    forward = torch.compile(model) if args.compile else model
+    inner = model.get_base_model()  # the causal LM under the adapters: its decoder and output head
+    if args.loss == "chunked":
+        decoder = torch.compile(inner.model) if args.compile else inner.model
+        softcap = getattr(inner.config, "final_logit_softcapping", None)
+
+        def loss_of(ids):
+            hidden = decoder(input_ids=ids).last_hidden_state
+            return chunked_causal_lm_loss(hidden, inner.lm_head.weight, ids, args.ce_chunk, softcap)
+    else:
+        forward = torch.compile(model) if args.compile else model
+
+        def loss_of(ids):
+            return forward(input_ids=ids, labels=ids).loss
 
     def step() -> float:
         with torch.autocast("cuda", dtype=torch.bfloat16):
-            loss = forward(input_ids=batch, labels=batch).loss
+            loss = loss_of(batch)
         loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
@@ -130,6 +181,7 @@ def main(argv: list[str] | None = None) -> int:
         "model": args.model,
         "method": "qlora (nf4, double quant, bf16 compute, LoRA r=16 on all linear layers)",
         "compiled": args.compile,
+        "loss": args.loss if args.loss == "full" else f"chunked ({args.ce_chunk} tokens)",
         "seq_len": args.seq_len,
         "batch": args.batch,
         "timed_steps": args.steps,
