@@ -116,6 +116,14 @@ class TrainGate:
 
 
 @dataclass(frozen=True)
+class FineTuned:
+    """The fit kept (best gold dev macro-F1 over ``train.seeds`` seeds, the first on a tie) and every seed's fit."""
+
+    result: Any  # driftloop.tasks.train.TrainResult: a model in memory
+    fits: list[Any]  # one TrainResult per seed, in seed order; the kept one included
+
+
+@dataclass(frozen=True)
 class SelfTrained:
     """The model self-training kept (the first fit when no round beat it) and the record of every round."""
 

@@ -15,7 +15,7 @@ from prefect.cache_policies import NO_CACHE
 from driftloop.atomic import write_json
 from driftloop.catalog import Catalog
 from driftloop.config import DriftloopConfig
-from driftloop.flows.contracts import Balanced, Cleaned, Datasets, Promotion, SelfTrained, WeakLabels
+from driftloop.flows.contracts import Balanced, Cleaned, Datasets, FineTuned, Promotion, SelfTrained, WeakLabels
 from driftloop.flows.publish import logger, publish_markdown, publish_table
 
 if TYPE_CHECKING:
@@ -24,28 +24,49 @@ if TYPE_CHECKING:
 
 
 @task(name="fine-tune", cache_policy=NO_CACHE, persist_result=False)
-def fine_tune_task(cfg: DriftloopConfig, run_id: str, balanced: Balanced, cleaned: Cleaned) -> TrainResult:
-    """Fine-tune the configured model on the validated training set; early-stop on gold dev macro-F1."""
+def fine_tune_task(cfg: DriftloopConfig, run_id: str, balanced: Balanced, cleaned: Cleaned) -> FineTuned:
+    """Fine-tune the configured model on the validated training set, once per seed; early-stop on gold dev macro-F1.
+
+    With ``train.seeds`` above 1 the fit with the best dev macro-F1 is kept; the others stay in memory for the seed
+    band and their resume state is released now.
+    """
     from driftloop.tasks.train import launch_train as train
+    from driftloop.tasks.train import release_checkpoints
 
     catalog = Catalog.from_config(cfg)
-    result = train(
-        catalog.read_artifact(balanced.train.artifact, balanced.train.key),
-        catalog.read_artifact(cleaned.gold_dev.artifact, cleaned.gold_dev.key),
-        cfg.data.labels,
-        cfg.train,
-        seed=cfg.project.seed,
-        class_weights=balanced.class_weights,
-        checkpoint_dir=catalog.derived_dir / "train_checkpoints",
-    )
+    train_df = catalog.read_artifact(balanced.train.artifact, balanced.train.key)
+    dev_df = catalog.read_artifact(cleaned.gold_dev.artifact, cleaned.gold_dev.key)
+    fits = []
+    for seed in range(cfg.project.seed, cfg.project.seed + cfg.train.seeds):
+        if cfg.train.seeds > 1:
+            logger().info("fine-tuning seed %d (%d of %d)", seed, len(fits) + 1, cfg.train.seeds)
+        fits.append(
+            train(
+                train_df,
+                dev_df,
+                cfg.data.labels,
+                cfg.train,
+                seed=seed,
+                class_weights=balanced.class_weights,
+                checkpoint_dir=catalog.derived_dir / "train_checkpoints",
+            )
+        )
+    result = max(fits, key=lambda fit: fit.best_dev_macro_f1)  # max keeps the first of equal ones
+    for fit in fits:
+        if fit is not result:
+            release_checkpoints(fit)
+    if len(fits) > 1:
+        logger().info(
+            "kept seed %d: dev macro-F1 %s", result.seed, ", ".join(f"{f.best_dev_macro_f1:.4f}" for f in fits)
+        )
     write_json(catalog.run_dir(run_id) / "training_history.json", result.history)
     publish_table(
         run_id,
         "fine-tune",
-        [{k: v for k, v in result.summary().items() if not isinstance(v, dict)}],
+        [{k: v for k, v in fit.summary().items() if not isinstance(v, dict)} | {"seed": fit.seed} for fit in fits],
         f"Fine-tuning {result.model} ({result.method})",
     )
-    return result
+    return FineTuned(result=result, fits=fits)
 
 
 @task(name="self-train", cache_policy=NO_CACHE, persist_result=False)
@@ -142,6 +163,44 @@ def evaluate_task(
         evaluation.label_model_accuracy,
     )
     return evaluation
+
+
+@task(name="seed-band", cache_policy=NO_CACHE, persist_result=False)
+def seed_band_task(
+    cfg: DriftloopConfig, run_id: str, tuned: FineTuned, cleaned: Cleaned, evaluation: EvaluationResult
+) -> dict[str, Any]:
+    """Every seed's fit on gold dev and gold test, their mean and std, and the points over the label model."""
+    from driftloop.tasks.evaluate import seed_band
+    from driftloop.tasks.self_train import scores
+
+    catalog = Catalog.from_config(cfg)
+    dev = catalog.read_artifact(cleaned.gold_dev.artifact, cleaned.gold_dev.key)
+    test = catalog.read_artifact(cleaned.gold_test.artifact, cleaned.gold_test.key)
+    labels, batch = cfg.data.labels, cfg.train.eval_batch_size
+    per_seed = []
+    for fit in tuned.fits:
+        on_test = scores(fit.classifier, test, labels, batch)
+        per_seed.append(
+            {
+                "seed": fit.seed,
+                "dev_macro_f1": round(scores(fit.classifier, dev, labels, batch)["macro_f1"], 6),
+                "test_macro_f1": round(on_test["macro_f1"], 6),
+                "test_accuracy": round(on_test["accuracy"], 6),
+                "kept": fit is tuned.result,
+            }
+        )
+    lm = evaluation.label_model
+    band = seed_band(per_seed, None if lm is None else lm["macro_f1"])
+    f1, over = band["test_macro_f1"], band.get("points_over_label_model")
+    logger().info(
+        "%d seeds: test macro-F1 %.4f +- %.4f%s",
+        f1["n"],
+        f1["mean"],
+        f1["std"],
+        "" if over is None else f" ({over['mean']:+.2f} +- {over['std']:.2f} points over the label model)",
+    )
+    publish_table(run_id, "seed-band", per_seed, f"Seed band: gold test macro-F1 {f1['mean']:.4f} +- {f1['std']:.4f}")
+    return band
 
 
 @task(name="compare-with-champion", cache_policy=NO_CACHE, persist_result=False)

@@ -109,7 +109,8 @@ def _run_stages(cfg: DriftloopConfig, run_id: str, summary: dict[str, Any]) -> N
     if not cfg.train.enabled:
         return
 
-    result = model_steps.fine_tune_task(cfg, run_id, balanced, cleaned)
+    tuned = model_steps.fine_tune_task(cfg, run_id, balanced, cleaned)
+    result = tuned.result
     summary["training"] = result.summary()
     if cfg.self_train.enabled:
         self_trained = model_steps.self_train_task(cfg, run_id, result, balanced, cleaned, weak)
@@ -117,6 +118,8 @@ def _run_stages(cfg: DriftloopConfig, run_id: str, summary: dict[str, Any]) -> N
         result = self_trained.result
     evaluation = model_steps.evaluate_task(cfg, run_id, result, cleaned, weak)
     summary["evaluation"] = {**evaluation.summary(), "plots": evaluation.plots}
+    if len(tuned.fits) > 1:
+        summary["seed_band"] = model_steps.seed_band_task(cfg, run_id, tuned, cleaned, evaluation)
     comparison = model_steps.compare_task(cfg, run_id, result, cleaned)
     summary["evaluation"]["test_sets"] = comparison["test_sets"]
     summary["promotion"] = model_steps.promote_task(cfg, run_id, result, evaluation, datasets, comparison).summary()

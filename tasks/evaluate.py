@@ -256,3 +256,26 @@ def plot_reliability(probs: np.ndarray, y_true: np.ndarray, n_bins: int, target:
     ece = expected_calibration_error(probs, y_true, n_bins)
     save_figure(reliability_figure(centers, accs, n_bins, ece), target)
     return target
+
+
+def seed_band(per_seed: Sequence[dict[str, Any]], label_model_macro_f1: float | None = None) -> dict[str, Any]:
+    """Mean and std over seeds of their gold test scores, and each seed's macro-F1 points over the label model.
+
+    ``per_seed``: one record per seed with ``test_macro_f1`` and ``test_accuracy`` (other keys, such as ``seed``,
+    ``dev_macro_f1`` and ``kept``, ride along). The std is the population std (ddof 0), as ``bench/bench_weak.py``
+    reports it.
+    """
+
+    def band(values: list[float]) -> dict[str, Any]:
+        return {"mean": round(float(np.mean(values)), 6), "std": round(float(np.std(values)), 6), "n": len(values)}
+
+    f1s = [float(r["test_macro_f1"]) for r in per_seed]
+    out: dict[str, Any] = {
+        "seeds": [dict(r) for r in per_seed],
+        "test_macro_f1": band(f1s),
+        "test_accuracy": band([float(r["test_accuracy"]) for r in per_seed]),
+    }
+    if label_model_macro_f1 is not None:
+        out["label_model_macro_f1"] = round(float(label_model_macro_f1), 6)
+        out["points_over_label_model"] = band([100.0 * (f - label_model_macro_f1) for f in f1s])
+    return out

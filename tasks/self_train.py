@@ -33,7 +33,8 @@ class SelfTrainResult:
     kept_round: int = 0
 
 
-def _scores(classifier: Any, frame: pd.DataFrame, labels: Sequence[str], batch_size: int) -> dict[str, float]:
+def scores(classifier: Any, frame: pd.DataFrame, labels: Sequence[str], batch_size: int) -> dict[str, float]:
+    """Accuracy and macro-F1 of ``classifier`` on a gold table (``text``, ``label``)."""
     probs = classifier.predict_proba(frame["text"].tolist(), batch_size=batch_size)
     y = frame["label"].map({name: i for i, name in enumerate(labels)}).to_numpy()
     pred = probs.argmax(axis=1)
@@ -97,13 +98,13 @@ def self_train(
     batch = train_cfg.eval_batch_size
     fit = lambda frame: train_fn(frame, dev, labels, train_cfg, seed=seed, class_weights=class_weights)  # noqa: E731
     best = base_result if base_result is not None else fit(train_frame)
-    best_dev = _scores(best.classifier, dev, labels, batch)
+    best_dev = scores(best.classifier, dev, labels, batch)
     rounds = [
         {
             "round": 0,
             "added_per_class": {name: 0 for name in labels},
             "dev": best_dev,
-            "test": None if test is None else _scores(best.classifier, test, labels, batch),
+            "test": None if test is None else scores(best.classifier, test, labels, batch),
             "kept": True,
         }
     ]
@@ -123,11 +124,11 @@ def self_train(
             break
         frame = pd.concat([train_frame, pseudo], ignore_index=True)
         candidate = fit(frame)
-        dev_scores = _scores(candidate.classifier, dev, labels, batch)
+        dev_scores = scores(candidate.classifier, dev, labels, batch)
         kept = dev_scores["macro_f1"] > best_dev["macro_f1"] + cfg.min_dev_gain
         record.update(
             dev=dev_scores,
-            test=None if test is None else _scores(candidate.classifier, test, labels, batch),
+            test=None if test is None else scores(candidate.classifier, test, labels, batch),
             kept=bool(kept),
         )
         rounds.append(record)

@@ -104,3 +104,18 @@ def test_bad_inputs_are_rejected(example, mutate, message):
     bad_test, bad_probs = mutate(test, probs)
     with pytest.raises(EvaluationInputError, match=message):
         evaluate(bad_test, LABELS, bad_probs)
+
+
+def test_seed_band_reports_mean_std_and_points_over_the_label_model():
+    from driftloop.tasks.evaluate import seed_band
+
+    per_seed = [
+        {"seed": 42, "test_macro_f1": 0.97, "test_accuracy": 0.98, "kept": True},
+        {"seed": 43, "test_macro_f1": 0.95, "test_accuracy": 0.97, "kept": False},
+    ]
+    band = seed_band(per_seed, label_model_macro_f1=0.955)
+    assert band["test_macro_f1"] == {"mean": 0.96, "std": 0.01, "n": 2}
+    assert band["points_over_label_model"]["mean"] == pytest.approx(0.5)
+    assert band["points_over_label_model"]["std"] == pytest.approx(1.0)
+    assert band["seeds"] == per_seed and band["seeds"][0] is not per_seed[0]
+    assert "points_over_label_model" not in seed_band(per_seed)

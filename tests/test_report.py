@@ -134,6 +134,23 @@ def _summary(run_id: str, *, f1: float = 0.9, raw_rows: int = 1000, status: str 
             "n_synthetic_excluded": 0,
             "confusion_matrix": [[170, 5], [5, 20]],
         },
+        "self_training": {
+            "rounds": [
+                {"round": 0, "added_per_class": {"ham": 0, "spam": 0}, "dev": {"macro_f1": 0.9}, "kept": True},
+                {"round": 1, "added_per_class": {"ham": 37, "spam": 2}, "dev": {"macro_f1": 0.89}, "kept": False},
+            ],
+            "kept_round": 0,
+        },
+        "seed_band": {
+            "seeds": [
+                {"seed": 42, "dev_macro_f1": 0.9, "test_macro_f1": f1, "test_accuracy": 0.95, "kept": True},
+                {"seed": 43, "dev_macro_f1": 0.88, "test_macro_f1": 0.8123, "test_accuracy": 0.94, "kept": False},
+            ],
+            "test_macro_f1": {"mean": (f1 + 0.8123) / 2, "std": abs(f1 - 0.8123) / 2, "n": 2},
+            "test_accuracy": {"mean": 0.945, "std": 0.005, "n": 2},
+            "label_model_macro_f1": 0.88,
+            "points_over_label_model": {"mean": 50 * (f1 + 0.8123) - 88, "std": 50 * abs(f1 - 0.8123), "n": 2},
+        },
         "promotion": {
             "promoted": True,
             "challenger": run_id,
@@ -310,6 +327,7 @@ def test_run_report_has_every_section_and_compares_with_previous_and_champion(ru
     assert "see you at 5" in html  # cleaning drop example
     assert "expect_" not in html and "column mean to be between" in html and "0.87" in html  # GX table
     assert "resumed from a checkpoint at step 10" in html
+    assert "Seeds" in html and "0.8123" in html and "ham 37, spam 2" in html  # seed band, self-training rounds
     assert html.count("<svg") >= 5  # LF, confidence, balance, training curves, confusion matrix
     assert "1 critical" not in html
     # The previous run differs past the thresholds: macro-F1 and pool size are highlighted.

@@ -16,7 +16,17 @@ from driftloop.catalog import Catalog
 from driftloop.config import load_config
 from driftloop.errors import InputError
 from driftloop.flows import model_steps, steps
-from driftloop.flows.contracts import Augmented, Balanced, Cleaned, Datasets, Promotion, TrainGate, WeakLabels
+from driftloop.flows.contracts import (
+    Augmented,
+    Balanced,
+    Cleaned,
+    Datasets,
+    FineTuned,
+    Promotion,
+    SelfTrained,
+    TrainGate,
+    WeakLabels,
+)
 from driftloop.packaged import init_project
 from driftloop.tasks.demo_data import read_sms_corpus, split_demo
 from tests.tiny_models import tiny_bert_dir
@@ -41,6 +51,7 @@ def _overrides(tiny: Path) -> list[str]:
         "train.method=full",
         "train.epochs=1",
         "train.precision=fp32",
+        "train.seeds=2",
     ]
 
 
@@ -105,10 +116,22 @@ def test_data_stages_hand_each_other_typed_records(staged):
     stored = json.loads((catalog.run_dir(RUN) / "validation_train.json").read_text())
     assert stored["success"] and stored["results"]
 
-    result = model_steps.fine_tune_task.fn(cfg, RUN, balanced, cleaned)
+    tuned = model_steps.fine_tune_task.fn(cfg, RUN, balanced, cleaned)
+    assert isinstance(tuned, FineTuned) and [f.seed for f in tuned.fits] == [cfg.project.seed, cfg.project.seed + 1]
+    assert tuned.result.best_dev_macro_f1 == max(f.best_dev_macro_f1 for f in tuned.fits)
     assert (catalog.run_dir(RUN) / "training_history.json").exists()
+    self_cfg = cfg.model_copy(update={"self_train": cfg.self_train.model_copy(update={"enabled": True, "rounds": 1})})
+    self_trained = model_steps.self_train_task.fn(self_cfg, RUN, tuned.result, balanced, cleaned, weak)
+    assert isinstance(self_trained, SelfTrained) and self_trained.rounds[0]["round"] == 0
+    assert json.loads((catalog.run_dir(RUN) / "self_training.json").read_text()) == self_trained.rounds
+    result = tuned.result
     evaluation = model_steps.evaluate_task.fn(cfg, RUN, result, cleaned, weak)
     assert evaluation.n_test == cleaned.gold_test.rows and evaluation.label_model is not None
+    band = model_steps.seed_band_task.fn(cfg, RUN, tuned, cleaned, evaluation)
+    assert [r["kept"] for r in band["seeds"]] == [f is tuned.result for f in tuned.fits]
+    kept = next(r for r in band["seeds"] if r["kept"])
+    assert kept["test_macro_f1"] == pytest.approx(evaluation.macro_f1, abs=1e-6)
+    assert band["test_macro_f1"]["n"] == 2 and band["points_over_label_model"]["n"] == 2
     comparison = model_steps.compare_task.fn(cfg, RUN, result, cleaned)
     assert set(comparison) == {"test_sets"}  # no champion yet: nothing to compare with
     (test_set,) = comparison["test_sets"].values()

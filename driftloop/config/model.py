@@ -77,6 +77,16 @@ class TrainConfig(_Section):
             "gradient_accumulation_steps x num_processes. Rank 0 writes checkpoints and the model folder."
         ),
     )
+    seeds: int = Field(
+        1,
+        ge=1,
+        le=20,
+        description=(
+            "Fine-tune this many seeds (project.seed, project.seed + 1, ...). The one with the best gold dev macro-F1 "
+            "is kept; the summary's seed_band reports every seed's gold test scores, their mean and std, and the "
+            "points over the label model. Costs one training per seed."
+        ),
+    )
     eval_batch_size: int = Field(128, ge=1, description="Examples per batch for dev evaluation and prediction.")
     max_length: int = Field(128, ge=8, le=8192, description="Truncate texts to this many tokens.")
     group_by_length: bool = Field(

@@ -282,6 +282,8 @@ def evaluation_section(summary: dict[str, Any], images: dict[str, str]) -> dict[
         "metrics": evaluation,
         "per_class": per_class,
         "baselines": [b for b in baselines if b["accuracy"] is not None],
+        "self_training": (summary.get("self_training") or {}).get("rounds") or [],
+        "seed_band": summary.get("seed_band"),
         "confusion_svg": confusion,
         "reliability_svg": reliability,
         "confusion_png": None if confusion else images.get("confusion_matrix"),
