@@ -137,6 +137,8 @@ def test_served_retrain_survives_a_server_restart_and_a_serve_crash(tmp_path, pr
         "train.precision=fp32",
         "train.batch_size=32",
         "train.max_length=32",
+        "train.seeds=1",
+        "self_train.enabled=false",
     ]
     cfg = load_config(cfg_path, overrides)
     catalog = Catalog.from_config(cfg)
