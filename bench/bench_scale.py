@@ -2,8 +2,9 @@
 
     python -m bench.bench_scale [--quick] [--rows 1000000 10000000] [--plans ...] [--out FILE]
 
-Each configuration runs in its own process, while this one samples the resident memory of that
-process and all its children (the Dask workers) every 0.2 s:
+Each configuration runs in its own process, while this one samples the memory of that process and all its
+children (the Dask workers) every 0.2 s: the sum of their RSS, and the sum of their PSS, which counts a shared
+library page once for the tree rather than once per process:
 - ``single``: today's path, ``clean`` on the whole pool then ``apply_lfs`` (the baseline);
 - ``sharded-local``: ``run_sharded_stages`` with ``runtime.task_runner=local`` (shards one at a time);
 - ``dask-1`` / ``dask-2``: the same on a LocalCluster of 1 or 2 single-threaded worker processes that the
@@ -95,16 +96,26 @@ def _run_sharded(config: str, overrides: list[str]) -> dict:
     return {"rows_out": result.rows_out, "dropped": result.report["dropped"], "seconds": result.report["seconds"]}
 
 
-def _tree_rss(procs: list[psutil.Process]) -> int:
-    """Resident memory of these processes and all their children, in bytes."""
-    total = 0
+def _tree_memory(procs: list[psutil.Process]) -> tuple[int, int]:
+    """RSS and PSS of these processes and all their children, in bytes.
+
+    RSS counts a page that several processes share (the same libraries: Python, numpy, polars, arrow) once per
+    process, so a sum over a process tree overstates it; PSS splits each shared page among the processes that map
+    it, so the PSS sum is the memory the tree holds.
+    """
+    rss = pss = 0
     for proc in procs:
         try:
             tree = [proc, *proc.children(recursive=True)]
-            total += sum(p.memory_info().rss for p in tree if p.is_running())
         except psutil.Error:
-            pass
-    return total
+            continue
+        for member in tree:
+            try:
+                info = member.memory_full_info()
+            except psutil.Error:
+                continue
+            rss, pss = rss + info.rss, pss + info.pss
+    return rss, pss
 
 
 def _measure(args: list[str], env: dict | None = None, also: subprocess.Popen | None = None) -> dict:
@@ -114,15 +125,17 @@ def _measure(args: list[str], env: dict | None = None, also: subprocess.Popen | 
         [sys.executable, "-m", "bench.bench_scale", "--child", *args], cwd=REPO, stdout=subprocess.PIPE, env=env
     )
     watched = [psutil.Process(proc.pid)] + ([psutil.Process(also.pid)] if also is not None else [])
-    peak = 0
+    peak = peak_pss = 0
     while proc.poll() is None:
-        peak = max(peak, _tree_rss(watched))
+        rss, pss = _tree_memory(watched)
+        peak, peak_pss = max(peak, rss), max(peak_pss, pss)
         time.sleep(0.2)
     out = proc.stdout.read().decode() if proc.stdout else ""
     if proc.returncode != 0:
         raise RuntimeError(f"{args} failed with exit code {proc.returncode}")
     result = json.loads(out.strip().splitlines()[-1])
-    return {"wall_s": round(time.perf_counter() - started, 2), "peak_rss_mb": round(peak / 2**20), **result}
+    wall = round(time.perf_counter() - started, 2)
+    return {"wall_s": wall, "peak_rss_mb": round(peak / 2**20), "peak_pss_mb": round(peak_pss / 2**20), **result}
 
 
 def _clear_shards(workdir: Path) -> None:
@@ -168,7 +181,7 @@ def _warm(workdir: Path, config: str, base: list[str], workers: int) -> dict:
         for _ in range(2):
             _clear_shards(workdir)
             runs.append(_measure(["sharded", config, *overrides], env=server.env, also=cluster))
-        return {**runs[1], "first_run": {k: runs[0][k] for k in ("wall_s", "peak_rss_mb", "seconds")}}
+        return {**runs[1], "first_run": {k: runs[0][k] for k in ("wall_s", "peak_rss_mb", "peak_pss_mb", "seconds")}}
     finally:
         kill_group(cluster)
         server.stop()
