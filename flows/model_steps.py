@@ -85,7 +85,7 @@ def self_train_task(
         cfg.data.labels,
         cfg.train,
         cfg.self_train,
-        seed=cfg.project.seed,
+        seed=base.seed,  # the kept seed's: with train.seeds > 1 it may not be project.seed
         train_fn=launch_train,
         test=catalog.read_artifact(cleaned.gold_test.artifact, cleaned.gold_test.key),
         class_weights=balanced.class_weights,
