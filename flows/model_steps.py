@@ -63,7 +63,7 @@ def fine_tune_task(cfg: DriftloopConfig, run_id: str, balanced: Balanced, cleane
     publish_table(
         run_id,
         "fine-tune",
-        [{k: v for k, v in fit.summary().items() if not isinstance(v, dict)} | {"seed": fit.seed} for fit in fits],
+        [{k: v for k, v in fit.summary().items() if not isinstance(v, dict)} for fit in fits],
         f"Fine-tuning {result.model} ({result.method})",
     )
     return FineTuned(result=result, fits=fits)

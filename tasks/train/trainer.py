@@ -73,6 +73,7 @@ class TrainResult:
             "device": self.resolved_config.get("device"),
             "precision": self.resolved_config.get("precision"),
             "fingerprint": self.fingerprint,
+            "seed": self.seed,
         }
 
 
