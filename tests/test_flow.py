@@ -85,6 +85,12 @@ def test_pipeline_runs_and_writes_summary(harness, project):
     assert evaluation["n_test"] == len(parts["gold_test"]) and evaluation["n_synthetic_excluded"] == 0
     assert evaluation["accuracy"] > evaluation["majority_accuracy"]
     assert evaluation["label_model_accuracy"] is not None
+    # The demo config trains 3 seeds and one self-training round: the band and the rounds are in the summary.
+    band = on_disk["seed_band"]
+    assert [r["seed"] for r in band["seeds"]] == [42, 43, 44] and sum(r["kept"] for r in band["seeds"]) == 1
+    assert band["test_macro_f1"]["n"] == 3 and "points_over_label_model" in band
+    assert training["seed"] == next(r["seed"] for r in band["seeds"] if r["kept"])
+    assert on_disk["self_training"]["rounds"][0]["round"] == 0
     assert promotion["promoted"] is True and promotion["champion_after"] == summary["run_id"]
     model_dir = project / "models" / summary["run_id"]
     assert (model_dir / "README.md").exists() and (model_dir / "confusion_matrix.png").exists()
