@@ -29,6 +29,7 @@ from driftloop.flows.contracts import (
 )
 from driftloop.packaged import init_project
 from driftloop.tasks.demo_data import read_sms_corpus, split_demo
+from driftloop.tasks.self_train import scores
 from tests.tiny_models import tiny_bert_dir
 
 pytestmark = pytest.mark.integration
@@ -131,6 +132,8 @@ def test_data_stages_hand_each_other_typed_records(staged):
     assert [r["kept"] for r in band["seeds"]] == [f is tuned.result for f in tuned.fits]
     kept = next(r for r in band["seeds"] if r["kept"])
     assert kept["test_macro_f1"] == pytest.approx(evaluation.macro_f1, abs=1e-6)
+    dev = catalog.read_artifact(cleaned.gold_dev.artifact, cleaned.gold_dev.key)
+    assert kept["dev_macro_f1"] == pytest.approx(scores(result.classifier, dev, cfg.data.labels, 64)["macro_f1"])
     assert band["test_macro_f1"]["n"] == 2 and band["points_over_label_model"]["n"] == 2
     comparison = model_steps.compare_task.fn(cfg, RUN, result, cleaned)
     assert set(comparison) == {"test_sets"}  # no champion yet: nothing to compare with
