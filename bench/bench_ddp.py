@@ -2,6 +2,9 @@
 
 Run: ``python -m bench.bench_ddp [--quick]``. Writes bench/results/bench_ddp.json.
 
+Three variants: 1 process, 2 processes under DDP (``train.distributed=ddp``) and 2 under FSDP2 (``fsdp``: parameters,
+gradients and optimizer state sharded, so each rank all-gathers every block in forward and backward).
+
 Same model (the packaged MiniLM, LoRA, fp32), same SMS rows, same number of optimizer steps and the same effective
 batch: 1 process x batch 32 against 2 processes x batch 16. The single process gets every core as torch threads; the
 2 ranks share them (OMP_NUM_THREADS = cores / 2, as the launcher sets it). Each variant runs in a fresh subprocess;
@@ -28,7 +31,10 @@ LABELS = ["ham", "spam"]
 GLOBAL_BATCH = 32
 
 
-def _worker(n_proc: int, steps: int) -> dict[str, Any]:
+VARIANTS = {"1": (1, "ddp"), "2-ddp": (2, "ddp"), "2-fsdp": (2, "fsdp")}
+
+
+def _worker(n_proc: int, distributed: str, steps: int) -> dict[str, Any]:
     from driftloop.config import TrainConfig
     from driftloop.tasks.demo_data import read_sms_corpus
     from driftloop.tasks.train.distributed import launch_train
@@ -37,7 +43,7 @@ def _worker(n_proc: int, steps: int) -> dict[str, Any]:
     dev, rows = corpus.iloc[:200], corpus.iloc[200 : 200 + steps * GLOBAL_BATCH]
     cfg = TrainConfig(
         model="minilm", method="lora", device="cpu", precision="fp32", label_mode="hard",
-        batch_size=GLOBAL_BATCH // n_proc, num_processes=n_proc, max_steps=steps, epochs=1,
+        batch_size=GLOBAL_BATCH // n_proc, num_processes=n_proc, distributed=distributed, max_steps=steps, epochs=1,
         early_stopping_patience=None, evals_per_epoch=1, log_steps=10_000,
     )  # fmt: skip
     t0 = time.perf_counter()
@@ -45,6 +51,7 @@ def _worker(n_proc: int, steps: int) -> dict[str, Any]:
     wall = time.perf_counter() - t0
     return {
         "processes": n_proc,
+        "distributed": distributed,
         "batch_per_process": cfg.batch_size,
         "steps": result.steps,
         "train_samples_per_s": round(result.train_samples_per_s, 2),
@@ -55,18 +62,18 @@ def _worker(n_proc: int, steps: int) -> dict[str, Any]:
     }
 
 
-def _run(n_proc: int, steps: int) -> dict[str, Any]:
-    cmd = [sys.executable, "-m", "bench.bench_ddp", "--worker", str(n_proc), "--steps", str(steps)]
+def _run(variant: str, steps: int) -> dict[str, Any]:
+    cmd = [sys.executable, "-m", "bench.bench_ddp", "--worker", variant, "--steps", str(steps)]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=1800, cwd=Path(__file__).resolve().parents[1])
     if out.returncode != 0:
-        raise RuntimeError(f"worker {n_proc} failed:\n{out.stderr[-3000:]}")
+        raise RuntimeError(f"worker {variant} failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="Smoke run: 6 steps, one repeat.")
-    parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--worker", choices=sorted(VARIANTS), help=argparse.SUPPRESS)
     parser.add_argument("--steps", type=int, default=30, help="Optimizer steps per run (batch 32).")
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args(argv)
@@ -74,26 +81,27 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         import torch
 
         torch.set_num_threads(os.cpu_count() or 1)
-        print(json.dumps(_worker(args.worker, args.steps)))
+        print(json.dumps(_worker(*VARIANTS[args.worker], args.steps)))
         return {}
     steps, repeats = (6, 1) if args.quick else (args.steps, args.repeats)
-    runs: dict[int, list[dict[str, Any]]] = {1: [], 2: []}
+    runs: dict[str, list[dict[str, Any]]] = {v: [] for v in VARIANTS}
     for _ in range(repeats):
-        for n in (1, 2):
-            runs[n].append(_run(n, steps))
-            print(json.dumps(runs[n][-1]), flush=True)
+        for variant in VARIANTS:
+            runs[variant].append(_run(variant, steps))
+            print(json.dumps(runs[variant][-1]), flush=True)
 
-    def median(n: int, key: str) -> float:
-        return round(statistics.median(r[key] for r in runs[n]), 2)
+    def median(variant: str, key: str) -> float:
+        return round(statistics.median(r[key] for r in runs[variant]), 2)
 
-    summary = {
-        "one_process": {"train_samples_per_s": median(1, "train_samples_per_s"), "wall_s": median(1, "wall_s")},
-        "two_processes": {"train_samples_per_s": median(2, "train_samples_per_s"), "wall_s": median(2, "wall_s")},
-    }
-    summary["speedup_train_samples_per_s"] = round(
-        summary["two_processes"]["train_samples_per_s"] / summary["one_process"]["train_samples_per_s"], 3
-    )
-    summary["speedup_wall"] = round(summary["one_process"]["wall_s"] / summary["two_processes"]["wall_s"], 3)
+    keys = ("train_samples_per_s", "wall_s", "peak_rss_mb_per_process")
+    named = {"one_process": "1", "two_processes": "2-ddp", "two_processes_fsdp": "2-fsdp"}
+    summary: dict[str, Any] = {name: {k: median(v, k) for k in keys} for name, v in named.items()}
+    for name in ("two_processes", "two_processes_fsdp"):
+        suffix = "" if name == "two_processes" else "_fsdp"
+        summary[f"speedup_train_samples_per_s{suffix}"] = round(
+            summary[name]["train_samples_per_s"] / summary["one_process"]["train_samples_per_s"], 3
+        )
+        summary[f"speedup_wall{suffix}"] = round(summary["one_process"]["wall_s"] / summary[name]["wall_s"], 3)
     out = {
         "benchmark": "bench_ddp",
         "quick": args.quick,
@@ -107,7 +115,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "repeats": repeats,
         },  # fmt: skip
         "summary": summary,
-        "runs": {str(k): v for k, v in runs.items()},
+        "runs": runs,
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     tmp = RESULTS.with_suffix(".json.tmp")

@@ -77,6 +77,14 @@ class TrainConfig(_Section):
             "gradient_accumulation_steps x num_processes. Rank 0 writes checkpoints and the model folder."
         ),
     )
+    distributed: Literal["ddp", "fsdp"] = Field(
+        "ddp",
+        description=(
+            "With num_processes above 1: ddp keeps a whole model on every process; fsdp shards parameters, "
+            "gradients and optimizer state across the processes (PyTorch FSDP2 fully_shard, one unit per "
+            "transformer block), for a base that does not fit one device. fsdp does not take qlora's 4-bit weights."
+        ),
+    )
     seeds: int = Field(
         1,
         ge=1,
@@ -154,6 +162,11 @@ class TrainConfig(_Section):
         if self.target_modules is not None and self.method not in ("lora", "qlora", "ia3"):
             raise ValueError(
                 f"train.target_modules applies to lora, qlora and ia3 only (train.method is {self.method!r})"
+            )
+        if self.distributed == "fsdp" and self.method in ("qlora", "feature"):
+            raise ValueError(
+                f"train.distributed fsdp cannot shard train.method {self.method!r}: use lora or full "
+                "(with precision bf16 on GPU), or train.distributed ddp"
             )
         if self.method == "feature" and self.modules_to_save is not None:
             raise ValueError("train.modules_to_save applies to adapter methods, not train.method feature")

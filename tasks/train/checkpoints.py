@@ -13,6 +13,7 @@ import random
 import re
 import shutil
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -57,22 +58,26 @@ def complete_checkpoints(run_dir: Path) -> list[Path]:
 def write_checkpoint(
     run_dir: Path,
     step: int,
-    model: nn.Module,
+    weights: Mapping[str, torch.Tensor],
     best_state: Mapping[str, torch.Tensor] | None,
-    optimizer: torch.optim.Optimizer,
-    scheduler: Any,
+    optimizer_state: dict[str, Any],
+    scheduler_state: dict[str, Any],
     loop_state: dict[str, Any],
 ) -> Path:
-    """Publish the checkpoint of ``step`` and delete the older ones."""
+    """Publish the checkpoint of ``step`` and delete the older ones.
+
+    ``weights``/``best_state``: whole (unsharded) tensors by parameter name (:func:`trainable_state`);
+    ``optimizer_state``: what the loop's optimizer restores from (``optimizer.state_dict()`` in one process).
+    """
     from safetensors.torch import save_file
 
     run_dir.mkdir(parents=True, exist_ok=True)
     target = run_dir / f"{CKPT_PREFIX}{step:07d}"
     with atomic_dir(target, replace=True) as tmp:
-        save_file(trainable_state(model), str(tmp / "trainable.safetensors"))
+        save_file(dict(weights), str(tmp / "trainable.safetensors"))
         if best_state is not None:
             save_file(dict(best_state), str(tmp / "best.safetensors"))
-        torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}, tmp / "optim.pt")
+        torch.save({"optimizer": optimizer_state, "scheduler": scheduler_state}, tmp / "optim.pt")
         rng = {
             "torch": torch.get_rng_state(),
             "numpy": np.random.get_state(),
@@ -86,17 +91,23 @@ def write_checkpoint(
     return target
 
 
-def read_checkpoint(
-    path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any, device: torch.device
-) -> tuple[dict[str, Any], dict[str, torch.Tensor] | None]:
-    """Restore weights, optimizer, scheduler and RNG states; return (loop state, best weights or None)."""
+@dataclass
+class Checkpoint:
+    """A checkpoint read back: the loop state, whole weights, best weights, optimizer and scheduler state."""
+
+    loop_state: dict[str, Any]
+    weights: dict[str, torch.Tensor]
+    best_state: dict[str, torch.Tensor] | None
+    optimizer_state: dict[str, Any]
+    scheduler_state: dict[str, Any]
+
+
+def read_checkpoint(path: Path, device: torch.device) -> Checkpoint:
+    """Read a checkpoint and restore the RNG states; the loop puts weights and optimizer state back itself."""
     from safetensors.torch import load_file
 
-    load_trainable_state(model, load_file(str(path / "trainable.safetensors")))
     best = load_file(str(path / "best.safetensors")) if (path / "best.safetensors").exists() else None
     optim = torch.load(path / "optim.pt", map_location=device, weights_only=False)
-    optimizer.load_state_dict(optim["optimizer"])
-    scheduler.load_state_dict(optim["scheduler"])
     # Our own file: the numpy/python RNG states are pickled tuples, which weights_only would refuse.
     rng = torch.load(path / "rng.pt", weights_only=False)
     torch.set_rng_state(rng["torch"])
@@ -104,7 +115,13 @@ def read_checkpoint(
     random.setstate(rng["python"])
     if rng["cuda"] is not None and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(rng["cuda"])
-    return json.loads((path / "state.json").read_text(encoding="utf-8")), best
+    return Checkpoint(
+        loop_state=json.loads((path / "state.json").read_text(encoding="utf-8")),
+        weights=load_file(str(path / "trainable.safetensors")),
+        best_state=best,
+        optimizer_state=optim["optimizer"],
+        scheduler_state=optim["scheduler"],
+    )
 
 
 @contextlib.contextmanager

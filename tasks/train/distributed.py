@@ -43,7 +43,7 @@ from driftloop.atomic import write_json
 from driftloop.config import TrainConfig
 from driftloop.errors import ConfigError, DriftloopError, TrainingLaunchError
 from driftloop.hardware import choose_device
-from driftloop.tasks.train.classifier import autocast
+from driftloop.tasks.train.classifier import TextClassifier, autocast
 from driftloop.tasks.train.data import pad_batch
 from driftloop.tasks.train.fit import FitInputs
 from driftloop.tasks.train.loop import GradientLoop, soft_cross_entropy
@@ -64,8 +64,11 @@ class DDPLoop(GradientLoop):
         # The loop counts steps, epochs and evaluations over global batches of batch_size x world rows.
         global_cfg = inputs.cfg.model_copy(update={"batch_size": inputs.cfg.batch_size * self.world})
         super().__init__(dataclasses.replace(inputs, cfg=global_cfg), run_dir, on_step)
+        self.ddp_model = self._wrap()
+
+    def _wrap(self) -> torch.nn.Module:
         # DDP broadcasts rank 0's weights now; checkpoints and the best state keep using the unwrapped model.
-        self.ddp_model = accelerator.prepare_model(self.model)
+        return self.acc.prepare_model(self.model)
 
     def backward(self, loss: torch.Tensor) -> None:
         self.acc.backward(loss)
@@ -103,6 +106,88 @@ class DDPLoop(GradientLoop):
         return float(total.item())
 
 
+class FSDPLoop(DDPLoop):
+    """:class:`DDPLoop` with parameters, gradients and optimizer state sharded across the ranks (FSDP2).
+
+    Each transformer block is one ``fully_shard`` unit, then the root. A forward pass all-gathers a block's
+    parameters and frees them after; backward reduce-scatters the gradients (their mean over ranks, as DDP), so the
+    batch arithmetic of :class:`DDPLoop` holds unchanged. Whatever leaves the loop is whole: the best state and the
+    checkpoints hold gathered tensors (every rank joins the gather; rank 0 writes), and a resume hands each rank its
+    shard of them. Dev evaluation runs on every rank, since each forward needs all of them.
+    """
+
+    def __init__(self, inputs: FitInputs, run_dir: Path | None, on_step, accelerator) -> None:
+        # Before the optimizer takes the parameters; the model is still in CPU memory, its shards go to the device.
+        shard_model(inputs.classifier.model, accelerator.num_processes, inputs.classifier.device)
+        super().__init__(inputs, run_dir, on_step, accelerator)
+
+    def _wrap(self) -> torch.nn.Module:
+        return self.model  # fully_shard changed the model in place
+
+    def _trainable(self) -> list[tuple[str, torch.Tensor]]:
+        return [(n, p) for n, p in self.model.named_parameters() if p.requires_grad]
+
+    def snapshot_weights(self) -> dict[str, torch.Tensor]:
+        return full_trainable_state(self.model)
+
+    def restore_weights(self, state: Mapping[str, torch.Tensor]) -> None:
+        from torch.distributed.tensor import distribute_tensor
+
+        params = dict(self._trainable())
+        if set(params) != set(state):
+            raise RuntimeError("checkpoint does not match the model; delete the checkpoint folder")
+        with torch.no_grad():
+            for name, p in params.items():
+                # Every rank holds the whole tensor: each keeps its own shard, no communication needed.
+                whole = state[name].to(p.device, p.dtype)
+                p.copy_(distribute_tensor(whole, p.device_mesh, p.placements, src_data_rank=None))
+
+    def optimizer_state(self) -> dict[str, Any]:
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, get_optimizer_state_dict
+
+        # Whole tensors, keyed by parameter name; with cpu_offload only rank 0 (the writer) receives them.
+        options = StateDictOptions(full_state_dict=True, cpu_offload=True)
+        return get_optimizer_state_dict(self.model, self.optimizer, options=options)
+
+    def load_optimizer_state(self, state: dict[str, Any]) -> None:
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
+
+        options = StateDictOptions(full_state_dict=True)  # every rank read the whole state from the checkpoint
+        set_optimizer_state_dict(self.model, self.optimizer, optim_state_dict=state, options=options)
+
+    def evaluate_dev(self) -> float:
+        metric = torch.tensor([GradientLoop.evaluate_dev(self)], dtype=torch.float64, device=self.device)
+        self.model.reshard()  # the root unit stays gathered after a forward with no backward to follow
+        torch.distributed.broadcast(metric, src=0)  # equal already; rank 0's value makes the decision certain
+        return float(metric.item())
+
+
+def shard_model(model: torch.nn.Module, world: int, device: torch.device) -> None:
+    """FSDP2 ``fully_shard`` over ``world`` ranks: each block of the longest module list (the layers), then the root.
+
+    Each call moves that unit's shards to ``device`` and frees the whole tensors, so a device holds its shards plus
+    one gathered block at a time, never the whole model.
+    """
+    from torch.distributed.device_mesh import init_device_mesh
+    from torch.distributed.fsdp import fully_shard
+
+    mesh = init_device_mesh(device.type, (world,))
+    lists = [m for m in model.modules() if isinstance(m, torch.nn.ModuleList)]
+    for block in max(lists, key=len, default=[]):
+        fully_shard(block, mesh=mesh)
+    fully_shard(model, mesh=mesh)
+
+
+def full_trainable_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """Whole CPU copies of a sharded model's trainable parameters; every rank must call it (it all-gathers)."""
+    model.reshard()  # type: ignore[operator]  # sharded again, if a forward left the root unit gathered
+    return {
+        n: p.full_tensor().detach().to("cpu", copy=True).contiguous()
+        for n, p in model.named_parameters()
+        if p.requires_grad
+    }
+
+
 @dataclasses.dataclass
 class AccelerateRank:
     """:class:`~driftloop.tasks.train.trainer.RankContext` for a rank started by ``accelerate launch``."""
@@ -120,7 +205,8 @@ class AccelerateRank:
         return bool(self.accelerator.is_main_process)
 
     def make_loop(self, inputs: FitInputs, run_dir: Path | None, on_step) -> GradientLoop:
-        return DDPLoop(inputs, run_dir, on_step, self.accelerator)
+        loop = FSDPLoop if inputs.cfg.distributed == "fsdp" else DDPLoop
+        return loop(inputs, run_dir, on_step, self.accelerator)
 
 
 # ---- the launcher (parent process) ----------------------------------------------------------------------------
@@ -261,6 +347,28 @@ def _load_result(work: Path, cfg: TrainConfig) -> TrainResult:
 # ---- one rank (under accelerate launch) ---------------------------------------------------------------------
 
 
+def _unsharded(result: TrainResult, main: bool) -> TrainResult:
+    """``result`` with its FSDP-sharded model gathered into a whole one on the main rank (every rank must call it).
+
+    The whole model is built in CPU memory: the model folder is written from it, and a base that needs FSDP need not
+    fit one device.
+    """
+    from driftloop.tasks.train.checkpoints import load_trainable_state
+    from driftloop.tasks.train.model import build_model
+
+    weights = full_trainable_state(result.classifier.model)
+    if not main:
+        return result
+    clf, rc = result.classifier, result.resolved_config
+    cfg = TrainConfig.model_validate(rc["train"])
+    cpu = torch.device("cpu")
+    model, _ = build_model(cfg, clf.labels, result.method, cpu, rc["base_model_path"])
+    load_trainable_state(model, weights)
+    model.eval()
+    whole = TextClassifier(model, clf.tokenizer, clf.labels, method=clf.method, max_length=clf.max_length, device=cpu)
+    return dataclasses.replace(result, classifier=whole)
+
+
 def rank_main(work: Path) -> None:
     """Train this rank's part; rank 0 saves the model folder (adapter, not merged) and the result fields."""
     from accelerate import Accelerator
@@ -289,6 +397,8 @@ def rank_main(work: Path) -> None:
         write_json(work / f"error-{rank}.json", {"type": type(exc).__name__, "message": str(exc)})
         raise
     write_json(work / f"rank-{rank}.json", {"peak_rss_mb": result.peak_rss_mb})
+    if result.resolved_config["train"]["distributed"] == "fsdp":
+        result = _unsharded(result, accelerator.is_main_process)
     if accelerator.is_main_process:
         rc = result.resolved_config
         # The parent loads this folder back; it merges (train.merge) when it saves the registered model.

@@ -18,7 +18,7 @@ import math
 import os
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from driftloop.errors import TrainingDivergedError
+from driftloop.failpoints import failpoint
 from driftloop.tasks.train.checkpoints import (
     complete_checkpoints,
     load_trainable_state,
@@ -132,6 +133,8 @@ class GradientLoop:
             norm = torch.nn.utils.clip_grad_norm_(
                 [p for p in self.model.parameters() if p.requires_grad], self.cfg.max_grad_norm
             )
+            if hasattr(norm, "full_tensor"):  # FSDP: the norm is a DTensor over the shards
+                norm = norm.full_tensor()
             if not torch.isfinite(norm):
                 self._diverged(f"gradient norm is {norm.item()}")
         self.optimizer.step()
@@ -141,6 +144,21 @@ class GradientLoop:
     def is_main_process(self) -> bool:
         """Whether this process writes checkpoints (one process per run here)."""
         return True
+
+    def snapshot_weights(self) -> dict[str, torch.Tensor]:
+        """Whole CPU copies of the trainable parameters (the best state, a checkpoint's weights)."""
+        return trainable_state(self.model)
+
+    def restore_weights(self, state: Mapping[str, torch.Tensor]) -> None:
+        """Put a :meth:`snapshot_weights` back into the model."""
+        load_trainable_state(self.model, state)
+
+    def optimizer_state(self) -> dict[str, Any]:
+        """The optimizer state a checkpoint stores (only the main process's copy is written)."""
+        return self.optimizer.state_dict()
+
+    def load_optimizer_state(self, state: dict[str, Any]) -> None:
+        self.optimizer.load_state_dict(state)
 
     # -- the loop -----------------------------------------------------------------------------------
     def _optimizer(self) -> torch.optim.Optimizer:
@@ -161,10 +179,14 @@ class GradientLoop:
         checkpoints = complete_checkpoints(self.run_dir)
         if not checkpoints:
             return None
-        state, best = read_checkpoint(checkpoints[-1], self.model, self.optimizer, self.scheduler, self.device)
+        ckpt = read_checkpoint(checkpoints[-1], self.device)
+        state = ckpt.loop_state
         if state.get("fingerprint") != self.fingerprint:
             raise RuntimeError(f"checkpoint {checkpoints[-1]} belongs to another run; delete {self.run_dir}")
-        self.state, self.best_state = state, best
+        self.restore_weights(ckpt.weights)
+        self.load_optimizer_state(ckpt.optimizer_state)
+        self.scheduler.load_state_dict(ckpt.scheduler_state)
+        self.state, self.best_state = state, ckpt.best_state
         log.info(
             "resumed from %s (step %d, best dev macro-F1 %.4f)",
             checkpoints[-1].name,
@@ -189,7 +211,7 @@ class GradientLoop:
         )
         if metric > s["best_metric"]:
             s["best_metric"], s["best_step"], s["bad_evals"] = metric, s["global_step"], 0
-            self.best_state = trainable_state(self.model)
+            self.best_state = self.snapshot_weights()
         else:
             s["bad_evals"] += 1
         log.info("eval step %d: dev macro-F1 %.4f (best %.4f)", s["global_step"], metric, s["best_metric"])
@@ -205,16 +227,20 @@ class GradientLoop:
             s["done"] = True
 
     def _checkpoint(self) -> None:
-        if self.run_dir is not None and self.is_main_process():
+        if self.run_dir is None:
+            return
+        weights, optimizer_state = self.snapshot_weights(), self.optimizer_state()  # every rank: may gather shards
+        if self.is_main_process():
             write_checkpoint(
                 self.run_dir,
                 self.state["global_step"],
-                self.model,
+                weights,
                 self.best_state,
-                self.optimizer,
-                self.scheduler,
+                optimizer_state,
+                self.scheduler.state_dict(),
                 self.state,
             )
+            failpoint("after-train-checkpoint")
 
     def run(self) -> FitOutcome:
         resumed_from = self._resume()  # replaces self.state: bind `s` after it
@@ -292,7 +318,7 @@ class GradientLoop:
         if self.best_state is None:  # resumed from a finished run, or no evaluation happened
             self._after_eval(self.evaluate_dev(), float("nan"))
         else:
-            load_trainable_state(self.model, self.best_state)
+            self.restore_weights(self.best_state)
         self.model.eval()
         return FitOutcome(
             epochs=s["global_step"] / self.steps_per_epoch,

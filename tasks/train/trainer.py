@@ -153,7 +153,9 @@ def train(
 
     seed_everything(seed)
     with determinism(cfg.deterministic, device):
-        model, tokenizer = build_model(cfg, labels, method, device, base_path)
+        # FSDP loads the base in CPU memory: sharding then moves each rank's shards, block by block, to its device.
+        sharded = rank is not None and cfg.distributed == "fsdp"
+        model, tokenizer = build_model(cfg, labels, method, torch.device("cpu") if sharded else device, base_path)
         precision = autocast_dtype(cfg.precision, device)
         classifier = TextClassifier(
             model,
