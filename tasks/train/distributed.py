@@ -282,7 +282,8 @@ def _free_port() -> int:
 
 
 def _die_with_parent() -> None:
-    # Linux: the launcher gets SIGTERM if this process dies (even by SIGKILL), and torchrun then stops the ranks.
+    # Linux: this process gets SIGTERM when its parent dies, even by SIGKILL. The launcher sets it for torchrun (which
+    # then stops the ranks), and each rank for itself (for when torchrun is killed outright).
     with contextlib.suppress(Exception):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
@@ -375,6 +376,9 @@ def rank_main(work: Path) -> None:
 
     from driftloop.tasks.train.model_dir import save_model
 
+    # torchrun starts each rank in a session of its own: without this, a SIGKILL of the launcher's process group
+    # leaves the ranks running, holding the checkpoint lock (and the GPUs) with nobody to collect their model.
+    _die_with_parent()
     args = json.loads((work / "args.json").read_text(encoding="utf-8"))
     accelerator = Accelerator(cpu=args["cpu"])
     rank = accelerator.process_index
