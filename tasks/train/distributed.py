@@ -1,4 +1,4 @@
-"""Multi-process training: the same :func:`~driftloop.tasks.train.trainer.train` under ``accelerate launch`` (DDP).
+"""Multi-process training: the same :func:`~driftloop.tasks.train.trainer.train` under ``accelerate launch`` (DDP/FSDP).
 
 :func:`launch_train` takes what :func:`train` takes. With ``train.num_processes`` of 1 it *is* ``train``; above 1 it
 writes the tables and settings to a temp folder, runs ``accelerate launch --num_processes N -m
@@ -12,6 +12,9 @@ batch. So N processes with ``batch_size`` B train like one process with batch ``
 folder's lock, writes the checkpoints (the loop's ``is_main_process`` hook) and the model folder; every rank resumes
 from the same checkpoint, so a rerun resumes exactly as a single-process run does. Rank 0 computes the dev metric and
 broadcasts it, so every rank takes the same early-stopping decision.
+
+With ``train.distributed=fsdp`` the ranks train with :class:`FSDPLoop` instead: the same batches, with parameters,
+gradients and optimizer state sharded by FSDP2; the checkpoints hold whole tensors gathered from the shards.
 
 On CPU the launcher uses accelerate's torchrun path (``--multi_gpu``) and the ranks build ``Accelerator(cpu=True)``
 (gloo): ``accelerate launch --cpu`` without mpirun starts a single process.
