@@ -19,72 +19,46 @@ from driftloop.flows.contracts import Balanced, Cleaned, Datasets, FineTuned, Pr
 from driftloop.flows.publish import logger, publish_markdown, publish_table
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
-
-    import pandas as pd
-
     from driftloop.tasks.evaluate import EvaluationResult
     from driftloop.tasks.train import TrainResult
-
-
-def _fit_seeds(
-    cfg: DriftloopConfig,
-    train_df: pd.DataFrame,
-    dev_df: pd.DataFrame,
-    seeds: Sequence[int],
-    class_weights: dict[str, float] | None,
-) -> tuple[Any, list[Any]]:
-    """Train one fit per seed; return (the end model, every fit).
-
-    The end model is the seed ensemble with ``train.ensemble`` and more than one seed, else the best fit on gold dev
-    (the first of equal ones); the other fits' resume state is released then.
-    """
-    from driftloop.tasks.train import ensemble, launch_train, release_checkpoints
-
-    catalog = Catalog.from_config(cfg)
-    fits = []
-    for seed in seeds:
-        if len(seeds) > 1:
-            logger().info("fine-tuning seed %d (%d of %d)", seed, len(fits) + 1, len(seeds))
-        fits.append(
-            launch_train(
-                train_df,
-                dev_df,
-                cfg.data.labels,
-                cfg.train,
-                seed=seed,
-                class_weights=class_weights,
-                checkpoint_dir=catalog.derived_dir / "train_checkpoints",
-            )
-        )
-    dev_scores = ", ".join(f"{f.best_dev_macro_f1:.4f}" for f in fits)
-    if cfg.train.ensemble and len(fits) > 1:
-        result = ensemble(fits, dev_df, cfg.data.labels, cfg.train.eval_batch_size)
-        logger().info(
-            "seed ensemble of %d: dev macro-F1 %.4f (seeds alone: %s)", len(fits), result.dev_macro_f1, dev_scores
-        )
-        return result, fits
-    result = max(fits, key=lambda fit: fit.best_dev_macro_f1)  # max keeps the first of equal ones
-    for fit in fits:
-        if fit is not result:
-            release_checkpoints(fit)
-    if len(fits) > 1:
-        logger().info("kept seed %d: dev macro-F1 %s", result.seed, dev_scores)
-    return result, fits
 
 
 @task(name="fine-tune", cache_policy=NO_CACHE, persist_result=False)
 def fine_tune_task(cfg: DriftloopConfig, run_id: str, balanced: Balanced, cleaned: Cleaned) -> FineTuned:
     """Fine-tune the configured model on the validated training set, once per seed; early-stop on gold dev macro-F1.
 
-    With ``train.seeds`` above 1 the fit with the best dev macro-F1 is kept, or with ``train.ensemble`` all of them
-    as one seed ensemble; the fits left out stay in memory for the seed band and their resume state is released now.
+    With ``train.seeds`` above 1 the fit with the best dev macro-F1 is kept; the others stay in memory for the seed
+    band and their resume state is released now.
     """
+    from driftloop.tasks.train import launch_train as train
+    from driftloop.tasks.train import release_checkpoints
+
     catalog = Catalog.from_config(cfg)
     train_df = catalog.read_artifact(balanced.train.artifact, balanced.train.key)
     dev_df = catalog.read_artifact(cleaned.gold_dev.artifact, cleaned.gold_dev.key)
-    seeds = range(cfg.project.seed, cfg.project.seed + cfg.train.seeds)
-    result, fits = _fit_seeds(cfg, train_df, dev_df, seeds, balanced.class_weights)
+    fits = []
+    for seed in range(cfg.project.seed, cfg.project.seed + cfg.train.seeds):
+        if cfg.train.seeds > 1:
+            logger().info("fine-tuning seed %d (%d of %d)", seed, len(fits) + 1, cfg.train.seeds)
+        fits.append(
+            train(
+                train_df,
+                dev_df,
+                cfg.data.labels,
+                cfg.train,
+                seed=seed,
+                class_weights=balanced.class_weights,
+                checkpoint_dir=catalog.derived_dir / "train_checkpoints",
+            )
+        )
+    result = max(fits, key=lambda fit: fit.best_dev_macro_f1)  # max keeps the first of equal ones
+    for fit in fits:
+        if fit is not result:
+            release_checkpoints(fit)
+    if len(fits) > 1:
+        logger().info(
+            "kept seed %d: dev macro-F1 %s", result.seed, ", ".join(f"{f.best_dev_macro_f1:.4f}" for f in fits)
+        )
     write_json(catalog.run_dir(run_id) / "training_history.json", result.history)
     publish_table(
         run_id,
@@ -101,15 +75,9 @@ def self_train_task(
 ) -> SelfTrained:
     """Pseudo-label the pool rows no LF covers with the end model and train again; gold dev keeps or drops a round."""
     from driftloop.tasks.self_train import self_train
-    from driftloop.tasks.train import EnsembleResult, launch_train, release_checkpoints
+    from driftloop.tasks.train import launch_train, release_checkpoints
 
     catalog = Catalog.from_config(cfg)
-    train_fn = launch_train
-    if isinstance(base, EnsembleResult):  # a round retrains every member, each with its own seed
-
-        def train_fn(frame, dev, labels, train_cfg, *, seed, class_weights):  # noqa: ARG001 - seeds from base
-            return _fit_seeds(cfg, frame, dev, base.seeds, class_weights)[0]
-
     outcome = self_train(
         catalog.read_artifact(balanced.train.artifact, balanced.train.key),
         catalog.read_artifact("weak_label.uncovered", weak.key),
@@ -118,7 +86,7 @@ def self_train_task(
         cfg.train,
         cfg.self_train,
         seed=base.seed,  # the kept seed's: with train.seeds > 1 it may not be project.seed
-        train_fn=train_fn,
+        train_fn=launch_train,
         test=catalog.read_artifact(cleaned.gold_test.artifact, cleaned.gold_test.key),
         class_weights=balanced.class_weights,
         base_result=base,
@@ -210,7 +178,6 @@ def seed_band_task(
 
     catalog = Catalog.from_config(cfg)
     test = catalog.read_artifact(cleaned.gold_test.artifact, cleaned.gold_test.key)
-    kept = getattr(tuned.result, "members", [tuned.result])  # a seed ensemble keeps every fit
     per_seed = []
     for fit in tuned.fits:
         on_test = scores(fit.classifier, test, cfg.data.labels, cfg.train.eval_batch_size)
@@ -220,18 +187,11 @@ def seed_band_task(
                 "dev_macro_f1": round(fit.best_dev_macro_f1, 6),
                 "test_macro_f1": round(on_test["macro_f1"], 6),
                 "test_accuracy": round(on_test["accuracy"], 6),
-                "kept": any(fit is k for k in kept),
+                "kept": fit is tuned.result,
             }
         )
     lm = evaluation.label_model
     band = seed_band(per_seed, None if lm is None else lm["macro_f1"])
-    if len(kept) > 1:  # the seed ensemble as trained, before any self-training round
-        on_test = scores(tuned.result.classifier, test, cfg.data.labels, cfg.train.eval_batch_size)
-        band["ensemble"] = {
-            "dev_macro_f1": round(tuned.result.best_dev_macro_f1, 6),
-            "test_macro_f1": round(on_test["macro_f1"], 6),
-            "test_accuracy": round(on_test["accuracy"], 6),
-        }
     f1, over = band["test_macro_f1"], band.get("points_over_label_model")
     logger().info(
         "%d seeds: test macro-F1 %.4f +- %.4f%s",

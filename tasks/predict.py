@@ -15,7 +15,7 @@ from driftloop.config import CleanConfig
 from driftloop.errors import NoChampionError
 from driftloop.tasks.clean import normalize_texts
 from driftloop.tasks.registry import ModelVersion, Registry
-from driftloop.tasks.train import TRAINING_CONFIG_FILE, EnsembleClassifier, TextClassifier, load_classifier
+from driftloop.tasks.train import TRAINING_CONFIG_FILE, TextClassifier, load_classifier
 
 
 @dataclass
@@ -58,10 +58,7 @@ def champion_folder(models_dir: str | Path) -> tuple[ModelVersion, Path]:
 
 
 def predict(
-    texts: Sequence[str],
-    classifier: TextClassifier | EnsembleClassifier,
-    batch_size: int = 64,
-    model_version: str | None = None,
+    texts: Sequence[str], classifier: TextClassifier, batch_size: int = 64, model_version: str | None = None
 ) -> Prediction:
     """Labels + probabilities for ``texts`` with ``classifier``."""
     texts = [str(t) for t in texts]

@@ -30,7 +30,6 @@ from driftloop.flows.contracts import (
 from driftloop.packaged import init_project
 from driftloop.tasks.demo_data import read_sms_corpus, split_demo
 from driftloop.tasks.self_train import scores
-from driftloop.tasks.train import EnsembleResult
 from tests.tiny_models import tiny_bert_dir
 
 pytestmark = pytest.mark.integration
@@ -143,18 +142,6 @@ def test_data_stages_hand_each_other_typed_records(staged):
     promotion = model_steps.promote_task.fn(cfg, RUN, result, evaluation, datasets, comparison)
     assert isinstance(promotion, Promotion) and promotion.promoted  # the first model becomes champion
     assert Path(promotion.model_dir, "README.md").exists()
-
-    # train.ensemble: the end model is both seeds at once, and a self-training round retrains both.
-    ens_cfg = self_cfg.model_copy(update={"train": cfg.train.model_copy(update={"ensemble": True})})
-    ens = model_steps.fine_tune_task.fn(ens_cfg, RUN, balanced, cleaned)
-    assert isinstance(ens.result, EnsembleResult) and ens.result.members == ens.fits
-    band = model_steps.seed_band_task.fn(ens_cfg, RUN, ens, cleaned, evaluation)
-    assert all(r["kept"] for r in band["seeds"]) and band["ensemble"]["dev_macro_f1"] == pytest.approx(
-        scores(ens.result.classifier, dev, cfg.data.labels, 64)["macro_f1"], abs=1e-6
-    )
-    self_trained = model_steps.self_train_task.fn(ens_cfg, RUN, ens.result, balanced, cleaned, weak)
-    assert self_trained.rounds[0]["dev"]["macro_f1"] == pytest.approx(ens.result.dev_macro_f1)
-    assert isinstance(self_trained.result, EnsembleResult) and self_trained.result.seeds == ens.result.seeds
 
 
 def test_a_diverged_training_fails_the_flow_and_registers_nothing(staged):

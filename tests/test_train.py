@@ -13,13 +13,10 @@ from driftloop.atomic import file_lock  # noqa: E402
 from driftloop.config import TrainConfig, from_dict  # noqa: E402
 from driftloop.errors import ConfigError, TrainingBusyError, TrainingDivergedError, TrainInputError  # noqa: E402
 from driftloop.tasks.train import (  # noqa: E402
-    EnsembleClassifier,
     TrainingInterrupted,
     build_targets,
-    ensemble,
     epoch_batches,
     load_classifier,
-    macro_f1,
     release_checkpoints,
     resolve_method,
     save_model,
@@ -119,38 +116,6 @@ def test_saved_model_reloads_with_identical_predictions(tiny_bert, frames, tmp_p
     np.testing.assert_allclose(reloaded.predict_proba(texts), result.classifier.predict_proba(texts), atol=1e-5)
     with pytest.raises(FileExistsError):
         save_model(result, folder)
-
-
-def test_seed_ensemble_averages_its_members_and_reloads_from_one_folder(tiny_bert, frames, tmp_path):
-    train_df, dev_df = frames
-    cfg = _cfg(tiny_bert, max_steps=2)
-    fits = [train(train_df, dev_df, LABELS, cfg, seed=s, checkpoint_dir=tmp_path / "ckpt") for s in (0, 1)]
-    result = ensemble(fits, dev_df, LABELS, batch_size=32)
-    texts = dev_df["text"].tolist()
-    members = [f.classifier.predict_proba(texts) for f in fits]
-    probs = result.classifier.predict_proba(texts)
-    np.testing.assert_allclose(probs, np.mean(members, axis=0), atol=1e-6)
-    assert not np.allclose(members[0], members[1])  # two seeds: two different fits
-    y = dev_df["label"].map({n: i for i, n in enumerate(LABELS)}).to_numpy()
-    assert result.best_dev_macro_f1 == pytest.approx(macro_f1(y, probs.argmax(axis=1), 2))
-    summary = result.summary()
-    assert summary["ensemble"]["seeds"] == [0, 1] and summary["steps"] == 4
-
-    folder = save_model(result, tmp_path / "models" / "v1")
-    assert json.loads((folder / "ensemble.json").read_text())["members"] == ["members/seed-0", "members/seed-1"]
-    assert (folder / "members" / "seed-1" / "adapter_model.safetensors").is_file()
-    assert "seed ensemble" in (folder / "README.md").read_text()
-    reloaded = load_classifier(folder)
-    assert isinstance(reloaded, EnsembleClassifier) and reloaded.labels == LABELS
-    np.testing.assert_allclose(reloaded.predict_proba(texts), probs, atol=1e-5)
-    # Each member folder is a complete single model on its own.
-    np.testing.assert_allclose(
-        load_classifier(folder / "members" / "seed-0").predict_proba(texts), members[0], atol=1e-5
-    )
-
-    assert all(f.checkpoint_dir.exists() for f in fits)
-    release_checkpoints(result)  # an ensemble releases every member's resume state
-    assert not any(f.checkpoint_dir.exists() for f in fits)
 
 
 def test_resume_after_kill_matches_uninterrupted_run(tiny_bert, frames, tmp_path):

@@ -91,16 +91,8 @@ class TrainConfig(_Section):
         le=20,
         description=(
             "Fine-tune this many seeds (project.seed, project.seed + 1, ...). The one with the best gold dev macro-F1 "
-            "is kept (or all of them, with train.ensemble); the summary's seed_band reports every seed's gold test "
-            "scores, their mean and std, and the points over the label model. Costs one training per seed."
-        ),
-    )
-    ensemble: bool = Field(
-        False,
-        description=(
-            "With seeds above 1: the end model is every seed's fit, their class probabilities averaged, instead of "
-            "the best one on gold dev. The model folder holds one adapter per seed under members/, and prediction "
-            "costs one forward pass per seed; self-training rounds retrain every seed. No effect with seeds: 1."
+            "is kept; the summary's seed_band reports every seed's gold test scores, their mean and std, and the "
+            "points over the label model. Costs one training per seed."
         ),
     )
     eval_batch_size: int = Field(128, ge=1, description="Examples per batch for dev evaluation and prediction.")

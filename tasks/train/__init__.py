@@ -13,7 +13,6 @@ One idea per module:
   logistic-regression head of method ``feature``;
 - ``checkpoints``: atomic resume checkpoints and the run lock;
 - ``trainer``: :func:`train`; ``model_dir``: the model folder and its model card;
-- ``ensemble``: a seed ensemble (:class:`EnsembleResult`), the mean of several fits' probabilities;
 - ``distributed``: :func:`launch_train`, ``train`` on ``train.num_processes`` processes (``accelerate launch``).
 """
 
@@ -21,7 +20,6 @@ from driftloop.tasks.train.checkpoints import CKPT_PREFIX
 from driftloop.tasks.train.classifier import MeanPoolClassifier, TextClassifier
 from driftloop.tasks.train.data import build_targets, data_fingerprint, epoch_batches
 from driftloop.tasks.train.distributed import launch_train
-from driftloop.tasks.train.ensemble import EnsembleClassifier, EnsembleResult, ensemble
 from driftloop.tasks.train.feature import FeatureHeadFit
 from driftloop.tasks.train.fit import FitInputs, FitOutcome, macro_f1
 from driftloop.tasks.train.loop import GradientLoop, TrainingInterrupted, seed_everything, soft_cross_entropy
@@ -57,8 +55,6 @@ __all__ = [
     "METHODS",
     "METRICS_FILE",
     "TRAINING_CONFIG_FILE",
-    "EnsembleClassifier",
-    "EnsembleResult",
     "FeatureHeadFit",
     "FitInputs",
     "FitOutcome",
@@ -74,7 +70,6 @@ __all__ = [
     "build_targets",
     "count_params",
     "data_fingerprint",
-    "ensemble",
     "epoch_batches",
     "launch_train",
     "load_classifier",

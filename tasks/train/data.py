@@ -19,16 +19,7 @@ from driftloop.tasks.batching import shuffled_batches
 log = logging.getLogger("driftloop.train")
 
 # Config fields that change neither the numbers nor the data order: a resume may differ in these.
-FINGERPRINT_EXEMPT = {
-    "enabled",
-    "log_steps",
-    "keep_checkpoints",
-    "eval_batch_size",
-    "merge",
-    "strict",
-    "seeds",
-    "ensemble",
-}
+FINGERPRINT_EXEMPT = {"enabled", "log_steps", "keep_checkpoints", "eval_batch_size", "merge", "strict", "seeds"}
 
 
 def require_columns(frame: pd.DataFrame, columns: Sequence[str], name: str) -> None:

@@ -22,7 +22,6 @@ from driftloop.config import TrainConfig
 from driftloop.hardware import autocast_dtype, choose_device
 from driftloop.resources import is_packaged_alias, resolve_model
 from driftloop.tasks.train.classifier import TextClassifier
-from driftloop.tasks.train.ensemble import EnsembleClassifier, EnsembleResult
 from driftloop.tasks.train.model import (
     build_model,
     classifier_kwargs,
@@ -37,12 +36,10 @@ LABEL_MAP_FILE = "label_map.json"
 METRICS_FILE = "metrics.json"
 FEATURE_HEAD_FILE = "head.safetensors"
 MERGED_DIR = "merged"
-ENSEMBLE_FILE = "ensemble.json"  # a seed ensemble's member folders, relative to the model folder
-MEMBERS_DIR = "members"
 
 
 def save_model(
-    result: TrainResult | EnsembleResult,
+    result: TrainResult,
     output_dir: str | Path,
     *,
     evaluation: Mapping[str, Any] | None = None,
@@ -64,17 +61,30 @@ def save_model(
     if output_dir.exists():
         raise FileExistsError(f"model folder {output_dir} already exists; model versions are immutable")
     with atomic_dir(output_dir) as tmp:
-        if not isinstance(result, EnsembleResult):
-            _write_weights(result, tmp)
-        else:  # a seed ensemble: each member's weights in its own complete model folder
-            names = [f"{MEMBERS_DIR}/seed-{m.seed}" for m in result.members]
-            for member, name in zip(result.members, names, strict=True):
-                _write_weights(member, tmp / name)
-                _write_label_map(member.classifier.labels, tmp / name)
-                write_json(tmp / name / TRAINING_CONFIG_FILE, member.resolved_config)
-            write_json(tmp / ENSEMBLE_FILE, {"members": names, "seeds": result.seeds})
-            result.classifier.tokenizer.save_pretrained(tmp)
-        _write_label_map(result.classifier.labels, tmp)
+        clf = result.classifier
+        model = clf.model
+        if method_spec(result.method).kind == "feature":
+            from safetensors.torch import save_file
+
+            head = model.head  # type: ignore[union-attr]
+            save_file(
+                {"weight": head.weight.detach().cpu().contiguous(), "bias": head.bias.detach().cpu().contiguous()},
+                str(tmp / FEATURE_HEAD_FILE),
+            )
+        else:
+            model.save_pretrained(tmp)  # PEFT methods: adapter_config.json + adapter_model.safetensors
+        clf.tokenizer.save_pretrained(tmp)
+        if result.resolved_config["train"]["merge"]:
+            _save_merged(result, tmp)
+        labels = clf.labels
+        write_json(
+            tmp / LABEL_MAP_FILE,
+            {
+                "labels": labels,
+                "label2id": {name: i for i, name in enumerate(labels)},
+                "id2label": {str(i): name for i, name in enumerate(labels)},
+            },
+        )
         created_at = datetime.now(UTC).isoformat(timespec="seconds")
         write_json(
             tmp / TRAINING_CONFIG_FILE,
@@ -99,36 +109,6 @@ def save_model(
             shutil.copy2(src, dest)
         write_text(tmp / "README.md", model_card(result, evaluation, data_snapshots, output_dir.name))
     return output_dir
-
-
-def _write_weights(result: TrainResult, folder: Path) -> None:
-    """One fit's trained weights (adapter, feature head or full model), its tokenizer and merged/ when asked."""
-    folder.mkdir(parents=True, exist_ok=True)
-    clf = result.classifier
-    if method_spec(result.method).kind == "feature":
-        from safetensors.torch import save_file
-
-        head = clf.model.head  # type: ignore[union-attr]
-        save_file(
-            {"weight": head.weight.detach().cpu().contiguous(), "bias": head.bias.detach().cpu().contiguous()},
-            str(folder / FEATURE_HEAD_FILE),
-        )
-    else:
-        clf.model.save_pretrained(folder)  # PEFT methods: adapter_config.json + adapter_model.safetensors
-    clf.tokenizer.save_pretrained(folder)
-    if result.resolved_config["train"]["merge"]:
-        _save_merged(result, folder)
-
-
-def _write_label_map(labels: Sequence[str], folder: Path) -> None:
-    write_json(
-        folder / LABEL_MAP_FILE,
-        {
-            "labels": list(labels),
-            "label2id": {name: i for i, name in enumerate(labels)},
-            "id2label": {str(i): name for i, name in enumerate(labels)},
-        },
-    )
 
 
 def _save_merged(result: TrainResult, folder: Path) -> None:
@@ -166,20 +146,14 @@ def _quiet_load_report() -> Iterator[None]:
         logger.removeFilter(drop_report)
 
 
-def load_classifier(model_dir: str | Path, device: str = "auto") -> TextClassifier | EnsembleClassifier:
-    """Load a classifier written by :func:`save_model` (merged weights when present, else base + adapter).
-
-    A seed ensemble's folder loads as an :class:`EnsembleClassifier` over its member folders.
-    """
+def load_classifier(model_dir: str | Path, device: str = "auto") -> TextClassifier:
+    """Load a classifier written by :func:`save_model` (merged weights when present, else base + adapter)."""
     import peft
     from transformers import AutoModelForSequenceClassification
 
     model_dir = Path(model_dir)
     if not (model_dir / TRAINING_CONFIG_FILE).is_file():
         raise FileNotFoundError(f"{model_dir} is not a driftloop model folder ({TRAINING_CONFIG_FILE} missing)")
-    if (model_dir / ENSEMBLE_FILE).is_file():
-        names = json.loads((model_dir / ENSEMBLE_FILE).read_text(encoding="utf-8"))["members"]
-        return EnsembleClassifier([load_classifier(model_dir / name, device) for name in names])
     tcfg = json.loads((model_dir / TRAINING_CONFIG_FILE).read_text(encoding="utf-8"))
     labels = json.loads((model_dir / LABEL_MAP_FILE).read_text(encoding="utf-8"))["labels"]
     cfg = TrainConfig.model_validate({**tcfg["train"], "device": device})
@@ -221,7 +195,7 @@ def load_classifier(model_dir: str | Path, device: str = "auto") -> TextClassifi
 
 
 def model_card(
-    result: TrainResult | EnsembleResult,
+    result: TrainResult,
     evaluation: Mapping[str, Any] | None,
     data_snapshots: Mapping[str, Sequence[str]] | None,
     version: str,
@@ -270,12 +244,6 @@ def model_card(
     ]
     if result.fallback_reason:
         lines += [f"Note: {result.fallback_reason}.", ""]
-    if isinstance(result, EnsembleResult):
-        lines += [
-            f"A seed ensemble: {len(result.members)} fits (seeds {', '.join(map(str, result.seeds))}) whose class "
-            f"probabilities are averaged. Each one's folder is under `{MEMBERS_DIR}/`.",
-            "",
-        ]
     lines += ["## Data snapshots", ""]
     if data_snapshots:
         lines += [f"- {role}: {', '.join(f'`{s}`' for s in ids) or '-'}" for role, ids in data_snapshots.items()]

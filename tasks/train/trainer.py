@@ -221,11 +221,7 @@ def train(
     )
 
 
-def release_checkpoints(result: Any) -> None:
-    """Delete the run's resume state; call once the model is saved (train.keep_checkpoints=true keeps it).
-
-    ``result``: a :class:`TrainResult`, or a seed ensemble (every member's state goes).
-    """
-    for fit in getattr(result, "members", [result]):
-        if fit.checkpoint_dir is not None:
-            shutil.rmtree(fit.checkpoint_dir, ignore_errors=True)
+def release_checkpoints(result: TrainResult) -> None:
+    """Delete the run's resume state; call once the model is saved (train.keep_checkpoints=true keeps it)."""
+    if result.checkpoint_dir is not None:
+        shutil.rmtree(result.checkpoint_dir, ignore_errors=True)
