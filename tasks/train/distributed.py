@@ -119,6 +119,8 @@ class FSDPLoop(DDPLoop):
     shard of them. Dev evaluation runs on every rank, since each forward needs all of them.
     """
 
+    gathers_state = True
+
     def __init__(self, inputs: FitInputs, run_dir: Path | None, on_step, accelerator) -> None:
         # Before the optimizer takes the parameters; the model is still in CPU memory, its shards go to the device.
         shard_model(inputs.classifier.model, accelerator.num_processes, inputs.classifier.device)

@@ -80,6 +80,10 @@ def determinism(enabled: bool, device: torch.device) -> Iterator[None]:
 class GradientLoop:
     """One gradient-descent run: state that the checkpoint saves and the resume restores."""
 
+    #: Whether snapshot_weights/optimizer_state gather from every rank (sharded training): then every rank takes
+    #: part in a checkpoint, not only the one that writes it.
+    gathers_state = False
+
     def __init__(
         self,
         inputs: FitInputs,
@@ -227,9 +231,9 @@ class GradientLoop:
             s["done"] = True
 
     def _checkpoint(self) -> None:
-        if self.run_dir is None:
+        if self.run_dir is None or not (self.is_main_process() or self.gathers_state):
             return
-        weights, optimizer_state = self.snapshot_weights(), self.optimizer_state()  # every rank: may gather shards
+        weights, optimizer_state = self.snapshot_weights(), self.optimizer_state()  # a gather needs every rank
         if self.is_main_process():
             write_checkpoint(
                 self.run_dir,
