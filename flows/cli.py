@@ -6,7 +6,7 @@ import json
 import shutil
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
@@ -167,16 +167,32 @@ def demo_data(
     release: Annotated[
         int | None, typer.Option(help="Copy later batch N into data/incoming/ (simulates new data landing).")
     ] = None,
+    dataset: Annotated[
+        Literal["sms_spam", "bbc_news"],
+        typer.Option(help="sms_spam: the demo; bbc_news: the second dataset (use it with -c configs/bbc_news.yaml)."),
+    ] = "sms_spam",
     config: ConfigOpt = DEFAULT_CONFIG,
     set_: SetOpt = None,
 ) -> None:
-    """Split the bundled SMS Spam Collection into gold dev/test, an unlabelled pool and later batches."""
+    """Split a bundled corpus into gold dev/test and an unlabelled pool (SMS spam: plus later batches)."""
     from driftloop.atomic import atomic_path
     from driftloop.catalog import Catalog
     from driftloop.tasks.demo_data import read_sms_corpus, split_demo
 
     cfg = _load(config, set_)
     catalog = Catalog.from_config(cfg)
+    if dataset == "bbc_news":
+        from driftloop.tasks.news_data import read_bbc_corpus, split_news
+
+        if release is not None:
+            _fail("--release applies to the SMS demo's later batches; bbc_news has none")
+        parts = split_news(read_bbc_corpus(), seed=cfg.project.seed)
+        for name in ("gold_dev", "gold_test", "pool"):  # pool_labels stay out: the pipeline never sees them
+            target = catalog.incoming_dir / f"bbc_{name}.csv"
+            with atomic_path(target) as tmp:
+                parts[name].to_csv(tmp, index=False)
+            typer.echo(f"{len(parts[name]):5d} rows -> {target}")
+        return
     batches_dir = catalog.root / "data" / "demo_batches"
     if release is not None:
         source = batches_dir / f"sms_batch_{release:02d}.csv"

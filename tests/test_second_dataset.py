@@ -33,6 +33,20 @@ def test_corpus_and_split(corpus) -> None:
     assert not (texts[0] & texts[1]) and not (texts[0] & texts[2]) and not (texts[1] & texts[2])
 
 
+def test_demo_data_writes_the_bbc_files(project: Path) -> None:
+    from typer.testing import CliRunner
+
+    from driftloop.flows.cli import app
+
+    args = ["demo-data", "--dataset", "bbc_news", "--config", str(project / "configs" / "sms_spam.yaml")]
+    out = CliRunner().invoke(app, args)
+    assert out.exit_code == 0, out.output
+    written = sorted(p.name for p in (project / "data" / "incoming").glob("bbc_*.csv"))
+    assert written == ["bbc_gold_dev.csv", "bbc_gold_test.csv", "bbc_pool.csv"]  # never the pool's gold labels
+    refused = CliRunner().invoke(app, [*args, "--release", "1"])
+    assert refused.exit_code == 2 and "bbc_news has none" in refused.output
+
+
 def test_weak_labels_pass_the_confidence_gate_on_defaults(corpus) -> None:
     cfg = load_config(REPO / "configs" / "bbc_news.yaml")
     parts = split_news(corpus, seed=cfg.project.seed)
