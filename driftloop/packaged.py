@@ -16,10 +16,13 @@ from driftloop.errors import ConfigError, ResourceError
 SUITES_PACKAGE = "driftloop.expectations"
 CONFIGS_PACKAGE = "driftloop.configs"
 DEMO_CONFIG = "configs/sms_spam.yaml"
-# The demo project as `driftloop init` writes it: path in the project -> file in driftloop.configs.
+# The project as `driftloop init` writes it (the demo and the second dataset, each a config and its LF module):
+# path in the project -> file in driftloop.configs.
 DEMO_FILES: dict[str, str] = {
     DEMO_CONFIG: "sms_spam.yaml",
     "configs/lfs/sms_spam.py": "lfs/sms_spam.py",
+    "configs/bbc_news.yaml": "bbc_news.yaml",
+    "configs/lfs/bbc_news.py": "lfs/bbc_news.py",
 }
 
 
@@ -45,7 +48,7 @@ def packaged_suite(name: str) -> Path:
 
 
 def init_project(folder: str | Path) -> list[Path]:
-    """Copy the packaged demo config and its LF module into ``folder``/configs/; returns the files written.
+    """Copy the packaged configs and their LF modules into ``folder``/configs/; returns the files written.
 
     Refuses to overwrite: an existing file is the user's, so nothing is written when any target exists.
     """

@@ -330,7 +330,7 @@ def predict(
 def init(
     folder: Annotated[Path, typer.Argument(help="Project folder to write into; default: here.")] = Path("."),
 ) -> None:
-    """Copy the demo config and its LF module (packaged with driftloop) into FOLDER/configs/."""
+    """Copy the demo and second-dataset configs and their LF modules (packaged with driftloop) into FOLDER/configs/."""
     from driftloop.errors import InputError
     from driftloop.packaged import init_project
 
@@ -341,6 +341,9 @@ def init(
     for path in written:
         typer.echo(f"wrote {path}")
     typer.echo(f"next: cd {folder} && driftloop demo-data && driftloop run")
+    typer.echo(
+        "  or, the second dataset: driftloop demo-data --dataset bbc_news && driftloop run -c configs/bbc_news.yaml"
+    )
 
 
 @app.command("show-config")

@@ -97,6 +97,8 @@ def test_project_fixture_is_the_unedited_demo_config(project):
     assert cfg.root == project.resolve()
     assert Path(cfg.weak_label.lf_module).is_file()
     assert (project / "data" / "incoming").is_dir()
+    second = load_config(project / "configs" / "bbc_news.yaml")  # init writes the second dataset's project too
+    assert second.root == project.resolve() and Path(second.weak_label.lf_module).is_file()
 
 
 def test_init_refuses_to_overwrite(tmp_path):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -38,7 +37,7 @@ def test_demo_data_writes_the_bbc_files(project: Path) -> None:
 
     from driftloop.flows.cli import app
 
-    args = ["demo-data", "--dataset", "bbc_news", "--config", str(project / "configs" / "sms_spam.yaml")]
+    args = ["demo-data", "--dataset", "bbc_news", "--config", str(project / "configs" / "bbc_news.yaml")]
     out = CliRunner().invoke(app, args)
     assert out.exit_code == 0, out.output
     written = sorted(p.name for p in (project / "data" / "incoming").glob("bbc_*.csv"))
@@ -78,8 +77,6 @@ def test_weak_labels_pass_the_confidence_gate_on_defaults(corpus) -> None:
 def test_pipeline_end_to_end_passes_the_gate_on_defaults(project: Path, corpus) -> None:
     from driftloop.flows.pipeline import pipeline
 
-    shutil.copy(REPO / "configs" / "bbc_news.yaml", project / "configs" / "bbc_news.yaml")
-    shutil.copy(REPO / "configs" / "lfs" / "bbc_news.py", project / "configs" / "lfs" / "bbc_news.py")
     parts = split_news(corpus, seed=42, sample=700)
     for name in ("gold_dev", "gold_test", "pool"):
         parts[name].to_csv(project / "data" / "incoming" / f"bbc_{name}.csv", index=False)
