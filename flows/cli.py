@@ -181,18 +181,8 @@ def demo_data(
 
     cfg = _load(config, set_)
     catalog = Catalog.from_config(cfg)
-    if dataset == "bbc_news":
-        from driftloop.tasks.news_data import read_bbc_corpus, split_news
-
-        if release is not None:
-            _fail("--release applies to the SMS demo's later batches; bbc_news has none")
-        parts = split_news(read_bbc_corpus(), seed=cfg.project.seed)
-        for name in ("gold_dev", "gold_test", "pool"):  # pool_labels stay out: the pipeline never sees them
-            target = catalog.incoming_dir / f"bbc_{name}.csv"
-            with atomic_path(target) as tmp:
-                parts[name].to_csv(tmp, index=False)
-            typer.echo(f"{len(parts[name]):5d} rows -> {target}")
-        return
+    if dataset == "bbc_news" and release is not None:
+        _fail("--release applies to the SMS demo's later batches; bbc_news has none")
     batches_dir = catalog.root / "data" / "demo_batches"
     if release is not None:
         source = batches_dir / f"sms_batch_{release:02d}.csv"
@@ -206,10 +196,16 @@ def demo_data(
             shutil.copyfile(source, tmp)
         typer.echo(f"released {source.name} into {catalog.incoming_dir}")
         return
-    parts = split_demo(read_sms_corpus(), cfg.demo, seed=cfg.project.seed)
+    if dataset == "bbc_news":
+        from driftloop.tasks.news_data import read_bbc_corpus, split_news
+
+        prefix, parts = "bbc", split_news(read_bbc_corpus(), seed=cfg.project.seed)
+        del parts["pool_labels"]  # the pool's gold labels: the pipeline never sees them
+    else:
+        prefix, parts = "sms", split_demo(read_sms_corpus(), cfg.demo, seed=cfg.project.seed)
     for name, frame in parts.items():
         folder = batches_dir if name.startswith("batch_") else catalog.incoming_dir
-        target = folder / f"sms_{name}.csv"
+        target = folder / f"{prefix}_{name}.csv"
         with atomic_path(target) as tmp:
             frame.to_csv(tmp, index=False)
         typer.echo(f"{len(frame):5d} rows -> {target}")
