@@ -281,6 +281,7 @@ def train_figures(
             train_fn=train,
             test=test,
             class_weights=balanced.class_weights,
+            balance_cfg=cfg.balance,
         )
         record: dict[str, Any] = {
             "seed": seed,
