@@ -281,7 +281,6 @@ def train_figures(
             train_fn=train,
             test=test,
             class_weights=balanced.class_weights,
-            balance_cfg=cfg.balance,
         )
         record: dict[str, Any] = {
             "seed": seed,

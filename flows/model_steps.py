@@ -90,7 +90,6 @@ def self_train_task(
         test=catalog.read_artifact(cleaned.gold_test.artifact, cleaned.gold_test.key),
         class_weights=balanced.class_weights,
         base_result=base,
-        balance_cfg=cfg.balance,
     )
     if outcome.result is not base:  # a later round won: the first fit's resume state is no longer needed
         release_checkpoints(base)

@@ -3,11 +3,9 @@
 Round 0 is the model trained on the weak labels. Each later round pseudo-labels the uncovered rows with the best
 model so far, keeps those at or above ``self_train.min_confidence`` (at most ``max_per_class_ratio`` x that
 class's weak-labelled rows, most confident first, so no class floods), and trains again on weak + pseudo
-labels, rebalanced with the run's ``balance`` section: pseudo rows come mostly from the classes the model already
-knows well, and would otherwise shrink a rare class's share round after round. Pseudo rows carry their confidence
-as ``label_confidence`` and the model's probabilities as soft targets. A round is kept only when its gold dev
-macro-F1 beats the best so far by ``min_dev_gain``; the first round that does not ends the loop. Test metrics are
-reported per round and never used for a decision.
+labels. Pseudo rows carry their confidence as ``label_confidence`` and the model's probabilities as soft
+targets. A round is kept only when its gold dev macro-F1 beats the best so far by ``min_dev_gain``; the first
+round that does not ends the loop. Test metrics are reported per round and never used for a decision.
 """
 
 from __future__ import annotations
@@ -20,8 +18,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import accuracy_score, f1_score
 
-from driftloop.config import BalanceConfig, SelfTrainConfig, TrainConfig
-from driftloop.tasks.balance import balance
+from driftloop.config import SelfTrainConfig, TrainConfig
 
 TrainFn = Callable[..., Any]
 
@@ -87,7 +84,6 @@ def self_train(
     test: pd.DataFrame | None = None,
     class_weights: dict[str, float] | None = None,
     base_result: Any | None = None,
-    balance_cfg: BalanceConfig | None = None,
 ) -> SelfTrainResult:
     """Train (or take ``base_result`` as round 0), then up to ``cfg.rounds`` pseudo-labelling rounds.
 
@@ -97,15 +93,10 @@ def self_train(
         dev: gold dev (``text``, ``label``): early stopping inside each fit and the keep/stop decision.
         train_fn: ``driftloop.tasks.train.train`` (injected, so this module stays free of the training stack).
         test: gold test rows, reported per round only.
-        balance_cfg: the run's ``balance`` section, applied again to weak + pseudo rows each round (and its class
-            weights, under ``class_weight``); None appends the pseudo rows as they come.
     """
     labels = list(labels)
     batch = train_cfg.eval_batch_size
-
-    def fit(frame: pd.DataFrame, weights: dict[str, float] | None = class_weights) -> Any:
-        return train_fn(frame, dev, labels, train_cfg, seed=seed, class_weights=weights)
-
+    fit = lambda frame: train_fn(frame, dev, labels, train_cfg, seed=seed, class_weights=class_weights)  # noqa: E731
     best = base_result if base_result is not None else fit(train_frame)
     best_dev = scores(best.classifier, dev, labels, batch)
     rounds = [
@@ -131,11 +122,8 @@ def self_train(
         if pseudo.empty:
             rounds.append({**record, "dev": None, "test": None, "kept": False, "stopped": "no confident row"})
             break
-        frame, weights = pd.concat([train_frame, pseudo], ignore_index=True), class_weights
-        if balance_cfg is not None:
-            rebalanced = balance(frame, balance_cfg, labels, seed=seed + r)
-            frame, weights = rebalanced.frame, rebalanced.class_weights
-        candidate = fit(frame, weights)
+        frame = pd.concat([train_frame, pseudo], ignore_index=True)
+        candidate = fit(frame)
         dev_scores = scores(candidate.classifier, dev, labels, batch)
         kept = dev_scores["macro_f1"] > best_dev["macro_f1"] + cfg.min_dev_gain
         record.update(

@@ -10,7 +10,7 @@ import pytest
 from sklearn.feature_extraction.text import CountVectorizer
 from sklearn.linear_model import LogisticRegression
 
-from driftloop.config import BalanceConfig, PromotionConfig, SelfTrainConfig, TrainConfig
+from driftloop.config import PromotionConfig, SelfTrainConfig, TrainConfig
 from driftloop.tasks.registry import decide
 from driftloop.tasks.self_train import pseudo_label, self_train
 from driftloop.tasks.significance import compare, mcnemar, paired_bootstrap
@@ -57,40 +57,6 @@ def test_rounds_report_and_keep_only_dev_gains() -> None:
         assert out.rounds[later]["dev"]["macro_f1"] > out.rounds[earlier]["dev"]["macro_f1"]
     disabled = self_train(train, uncovered, dev, LABELS, TrainConfig(), SelfTrainConfig(), seed=0, train_fn=_train)
     assert len(disabled.rounds) == 1 and disabled.train_frame is train
-
-
-def test_pseudo_rows_are_rebalanced_so_a_class_that_gains_none_keeps_its_share() -> None:
-    train, _, dev = _data()
-    uncovered = pd.DataFrame({"text": ["the team scored a goal", "goal for the striker", "draw for the team"]})
-    cfg = SelfTrainConfig(enabled=True, rounds=1, min_confidence=0.5, max_per_class_ratio=5.0)
-    seen = []
-
-    def train_fn(frame, dev, labels, cfg, *, seed, class_weights=None):
-        seen.append((frame["label"].value_counts().to_dict(), class_weights))
-        return _train(frame, dev, labels, cfg, seed=seed)
-
-    for strategy in ("oversample", "class_weight"):
-        seen.clear()
-        self_train(
-            train,
-            uncovered,
-            dev,
-            LABELS,
-            TrainConfig(),
-            cfg,
-            seed=0,
-            train_fn=train_fn,
-            balance_cfg=BalanceConfig(strategy=strategy),
-        )
-        (first, _), (counts, weights) = seen
-        assert counts["sports"] > first["sports"]  # only sports gained pseudo rows
-        if strategy == "oversample":
-            assert counts["tech"] == counts["sports"] and weights is None
-        else:
-            assert counts["tech"] == first["tech"] and weights["tech"] > weights["sports"]
-    seen.clear()
-    self_train(train, uncovered, dev, LABELS, TrainConfig(), cfg, seed=0, train_fn=train_fn)
-    assert seen[1][0]["tech"] == 2  # without a balance section the pseudo rows are appended as they come
 
 
 def test_pseudo_labels_are_capped_per_class() -> None:
