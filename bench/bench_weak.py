@@ -1,15 +1,17 @@
 """Benchmark: weak supervision that generalises, on the SMS demo and the BBC News set (issue 12).
 
 Run: ``python -m bench.bench_weak [--quick] [--train] [--seeds 3] [--datasets sms_spam bbc_news] [--set a.b=c]
-[--review-train METHOD] [--supervised-only] [--no-review] [--out FILE]``. Always: the three aggregators (Snorkel
-LabelModel, majority vote, dev-accuracy-weighted vote) on gold dev and gold test, the chosen one, and weak-label ECE on
-gold dev before/after temperature calibration (the goal: <= 0.05); unless ``--no-review``, a review simulation without
-retraining (100 queued vs 100 random reviewed rows re-estimating the weak labeler). With ``--train``: each dataset's
-own config (``configs/<name>.yaml``: train, balance, self_train sections, plus ``--set`` overrides), the end model on
-the weak labels, its self-training rounds and, where the pool has gold labels, the fully supervised upper bound (same
-model, config and balancing, gold labels), mean ± std over ``--seeds``. ``--review-train METHOD``: the review
-simulation with retraining (gold as the reviewer, 3 seeds). Writes ``bench/results/weak.json`` (``weak.quick.json``
-with ``--quick``) after every seed; other datasets' entries in the file are kept, each with the command that made it.
+[--review-train METHOD] [--supervised-only] [--augment-ablation [RATIO ...]] [--no-review] [--out FILE]``. Always: the
+three aggregators (Snorkel LabelModel, majority vote, dev-accuracy-weighted vote) on gold dev and gold test, the chosen
+one, and weak-label ECE on gold dev before/after temperature calibration (the goal: <= 0.05); unless ``--no-review``, a
+review simulation without retraining (100 queued vs 100 random reviewed rows re-estimating the weak labeler). With
+``--train``: each dataset's own config (``configs/<name>.yaml``: train, balance, self_train sections, plus ``--set``
+overrides), the end model on the weak labels, its self-training rounds and, where the pool has gold labels, the fully
+supervised upper bound (same model, config and balancing, gold labels), mean ± std over ``--seeds``. ``--review-train
+METHOD``: the review simulation with retraining (gold as the reviewer, 3 seeds). ``--augment-ablation [RATIO ...]``:
+the config's augmentation run once per ``augment.max_synthetic_ratio``, then round-0 end models on the weak rows with
+and without the synthetic rows, paired by seed. Writes ``bench/results/weak.json`` (``weak.quick.json`` with
+``--quick``) after every seed; other datasets' entries in the file are kept, each with the command that made it.
 Defaults are never tuned on gold test.
 """
 
@@ -302,6 +304,96 @@ def train_figures(
     return figures
 
 
+def augmentation_ablation(
+    name: str,
+    ds: dict[str, Any],
+    result: Any,
+    seeds: int,
+    cfg: Any,
+    ratios: list[float],
+    out: Path,
+    report: dict[str, Any],
+) -> dict[str, Any]:
+    """Round-0 end models with and without the config's augmentation, paired by seed on the same weak labels.
+
+    The ``augment`` section of the dataset's config runs once per ``augment.max_synthetic_ratio`` in ``ratios``
+    (switched on if it is off), as the pipeline runs it: the calibrated weak labeler checks each rewrite's label and
+    dev/test texts are excluded. Each seed then trains on the balanced weak rows alone and on the balanced weak +
+    synthetic rows of each ratio, with the same balance and train sections, so the difference is what the synthetic
+    rows do to the end model.
+    """
+    from driftloop.tasks.augment import augment
+    from driftloop.tasks.balance import balance
+    from driftloop.tasks.train import train
+    from driftloop.tasks.weak_label import label_checker
+
+    parts, labels = ds["parts"], ds["labels"]
+    dev, test = parts["gold_dev"], parts["gold_test"]
+    figures: dict[str, Any] = {
+        "weak_rows": {lbl: int((result.frame["label"] == lbl).sum()) for lbl in labels},
+        "augmentations": {},
+        "per_seed": [],
+    }
+    arms = {"weak_only": result.frame}
+    for ratio in ratios:
+        aug_cfg = cfg.augment.model_copy(update={"enabled": True, "max_synthetic_ratio": ratio})
+        started = time.perf_counter()
+        generated = augment(
+            result.frame,
+            aug_cfg,
+            labels,
+            seed=42,
+            label_check=label_checker(result.lfs, result.aggregator or result.label_model),
+            existing_texts=pd.concat([dev["text"], test["text"]]).tolist(),
+        )
+        synthetic = generated.frame[generated.frame["is_synthetic"].astype(bool)]
+        arm = f"synthetic_ratio_{ratio:g}"
+        figures["augmentations"][arm] = {
+            "augment_config": aug_cfg.model_dump(mode="json"),
+            "seconds": round(time.perf_counter() - started, 1),
+            "synthetic_rows": {lbl: int((synthetic["label"] == lbl).sum()) for lbl in labels},
+            "per_method": synthetic["aug_method"].value_counts().to_dict(),
+        }
+        print(name, arm, figures["augmentations"][arm]["synthetic_rows"], flush=True)
+        arms[arm] = pd.concat([result.frame, synthetic], ignore_index=True)
+    for seed in range(seeds):
+        record: dict[str, Any] = {"seed": seed}
+        for arm, frame in arms.items():
+            balanced = balance(frame, cfg.balance, labels, seed=seed)
+            fit = train(balanced.frame, dev, labels, cfg.train, seed=seed, class_weights=balanced.class_weights)
+            record[arm] = {
+                split: _scores(
+                    _codes(gold, labels),
+                    fit.classifier.predict_proba(gold["text"].tolist(), batch_size=cfg.train.eval_batch_size),
+                    len(labels),
+                    0,
+                )
+                for split, gold in (("dev", dev), ("test", test))
+            }
+        record["test_macro_f1_points_over_weak_only"] = {
+            arm: round(100 * (record[arm]["test"]["macro_f1"] - record["weak_only"]["test"]["macro_f1"]), 2)
+            for arm in arms
+            if arm != "weak_only"
+        }
+        figures["per_seed"].append(record)
+        figures["summary"] = {
+            f"{arm}_{split}": {
+                m: _mean_std([r[arm][split][m] for r in figures["per_seed"]]) for m in ("accuracy", "macro_f1")
+            }
+            for arm in arms
+            for split in ("dev", "test")
+        }
+        figures["summary"]["test_macro_f1_points_over_weak_only"] = {
+            arm: _mean_std([r["test_macro_f1_points_over_weak_only"][arm] for r in figures["per_seed"]])
+            for arm in arms
+            if arm != "weak_only"
+        }
+        report["datasets"][name]["augmentation_ablation"] = figures
+        write_json(out, report)
+        print(name, "augmentation ablation, seed", seed, figures["summary"]["test_macro_f1_points_over_weak_only"])
+    return figures
+
+
 def supervised_fit(ds: dict[str, Any], cfg: Any, seed: int, pool_gold: pd.DataFrame) -> dict[str, float]:
     """The fully supervised upper bound: same model, train and balance config, gold labels for the same pool rows."""
     from driftloop.tasks.balance import as_clean_labels, balance
@@ -356,6 +448,16 @@ def main() -> None:
         action="store_true",
         help="Only the fully supervised upper bound (SMS: the pool's gold labels from the corpus).",
     )
+    parser.add_argument(
+        "--augment-ablation",
+        nargs="*",
+        type=float,
+        metavar="RATIO",
+        help=(
+            "End models with and without the config's augmentation, paired by seed (round 0, no self-training); "
+            "one augmented arm per augment.max_synthetic_ratio RATIO (none given: the config's)."
+        ),
+    )
     parser.add_argument("--out", type=Path, help="Result file; default bench/results/weak.json (weak.quick.json).")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
@@ -402,6 +504,9 @@ def main() -> None:
                 **{m: _mean_std([r[m] for r in scores]) for m in ("accuracy", "macro_f1")},
             }
             write_json(out, report)
+        if args.augment_ablation is not None:
+            ratios = args.augment_ablation or [cfg.augment.max_synthetic_ratio]
+            augmentation_ablation(name, ds, result, seeds, cfg, ratios, out, report)
         if args.train:
             train_figures(name, ds, result, seeds, cfg, figures["test"]["chosen"], out, report)
         figures["run"]["seconds"] = round(time.perf_counter() - started, 1)
