@@ -357,6 +357,13 @@ def test_plan_is_class_aware_and_capped(sms):
     assert small["n"].sum() == 10  # budget = deficit x overgenerate
 
 
+def test_rewrites_never_outnumber_their_class(sms):
+    few_spam = pd.concat([sms[sms["label"] == "ham"], sms[sms["label"] == "spam"].head(4)], ignore_index=True)
+    assert plan_augmentation(few_spam, _cfg(), LABELS, seed=0)[1]["spam"] == 4  # target 20, but only 4 real rows
+    assert plan_augmentation(few_spam, _cfg(max_synthetic_ratio=2.5), LABELS, seed=0)[1]["spam"] == 10
+    assert plan_augmentation(sms, _cfg(max_synthetic_ratio=0.5), LABELS, seed=0)[1]["spam"] == 5
+
+
 def test_augment_end_to_end_lineage_and_report(sms, shouting):
     cfg = _cfg(
         paraphrase={

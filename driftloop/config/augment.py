@@ -210,6 +210,14 @@ class AugmentConfig(_Section):
     max_per_source: int = Field(
         3, ge=1, le=20, description="Most candidates generated from one source row, all methods together."
     )
+    max_synthetic_ratio: float = Field(
+        1.0,
+        gt=0.0,
+        le=20.0,
+        description=(
+            "Most synthetic rows per real row of a class: by default rewrites never outnumber the rows they rewrite."
+        ),
+    )
     overgenerate: float = Field(
         1.5, ge=1.0, le=5.0, description="Candidates planned per missing row, leaving room for filter rejections."
     )

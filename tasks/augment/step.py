@@ -127,7 +127,11 @@ def plan_augmentation(
         real = train[~train["is_synthetic"].fillna(False).astype(bool)]
     counts = real["label"].value_counts().reindex(list(labels), fill_value=0)
     target = math.ceil(cfg.target_ratio * int(counts.max()))
-    deficits = {label: max(0, target - int(counts[label])) for label in labels}
+    # Up to the target share, but never more rewrites than the class has real rows to rewrite.
+    deficits = {
+        label: max(0, min(target - int(counts[label]), math.floor(cfg.max_synthetic_ratio * int(counts[label]))))
+        for label in labels
+    }
     rng = np.random.default_rng(seed)
     parts = []
     for label, deficit in deficits.items():
