@@ -329,17 +329,20 @@ def augmentation_ablation(
 
     parts, labels = ds["parts"], ds["labels"]
     dev, test = parts["gold_dev"], parts["gold_test"]
+    weak = result.frame
+    if "row_id" not in weak.columns:  # the pipeline's cleaning step gives every row an id; the bench's split does not
+        weak = weak.assign(row_id=[f"pool:{i}" for i in range(len(weak))])
     figures: dict[str, Any] = {
-        "weak_rows": {lbl: int((result.frame["label"] == lbl).sum()) for lbl in labels},
+        "weak_rows": {lbl: int((weak["label"] == lbl).sum()) for lbl in labels},
         "augmentations": {},
         "per_seed": [],
     }
-    arms = {"weak_only": result.frame}
+    arms = {"weak_only": weak}
     for ratio in ratios:
         aug_cfg = cfg.augment.model_copy(update={"enabled": True, "max_synthetic_ratio": ratio})
         started = time.perf_counter()
         generated = augment(
-            result.frame,
+            weak,
             aug_cfg,
             labels,
             seed=42,
@@ -355,7 +358,7 @@ def augmentation_ablation(
             "per_method": synthetic["aug_method"].value_counts().to_dict(),
         }
         print(name, arm, figures["augmentations"][arm]["synthetic_rows"], flush=True)
-        arms[arm] = pd.concat([result.frame, synthetic], ignore_index=True)
+        arms[arm] = pd.concat([weak, synthetic], ignore_index=True)
     for seed in range(seeds):
         record: dict[str, Any] = {"seed": seed}
         for arm, frame in arms.items():
