@@ -324,6 +324,7 @@ def augmentation_ablation(
     """
     from driftloop.tasks.augment import augment
     from driftloop.tasks.balance import balance
+    from driftloop.tasks.self_train import scores
     from driftloop.tasks.train import train
     from driftloop.tasks.weak_label import label_checker
 
@@ -349,7 +350,7 @@ def augmentation_ablation(
             label_check=label_checker(result.lfs, result.aggregator or result.label_model),
             existing_texts=pd.concat([dev["text"], test["text"]]).tolist(),
         )
-        synthetic = generated.frame[generated.frame["is_synthetic"].astype(bool)]
+        synthetic = generated.frame  # only the accepted synthetic rows
         arm = f"synthetic_ratio_{ratio:g}"
         figures["augmentations"][arm] = {
             "augment_config": aug_cfg.model_dump(mode="json"),
@@ -365,12 +366,7 @@ def augmentation_ablation(
             balanced = balance(frame, cfg.balance, labels, seed=seed)
             fit = train(balanced.frame, dev, labels, cfg.train, seed=seed, class_weights=balanced.class_weights)
             record[arm] = {
-                split: _scores(
-                    _codes(gold, labels),
-                    fit.classifier.predict_proba(gold["text"].tolist(), batch_size=cfg.train.eval_batch_size),
-                    len(labels),
-                    0,
-                )
+                split: scores(fit.classifier, gold, labels, cfg.train.eval_batch_size)
                 for split, gold in (("dev", dev), ("test", test))
             }
         record["test_macro_f1_points_over_weak_only"] = {
