@@ -118,6 +118,23 @@ def test_saved_model_reloads_with_identical_predictions(tiny_bert, frames, tmp_p
         save_model(result, folder)
 
 
+def test_lora_on_a_decoder_trains_on_cpu_and_reloads(frames, tmp_path):
+    """A causal LM with a classification head (as ``train.model: gemma3-270m``) trains with LoRA on CPU."""
+    train_df, dev_df = frames
+    base = str(tiny_causal_lm_dir(tmp_path / "lm"))
+    result = train(train_df, dev_df, LABELS, _cfg(base, max_steps=2, merge=True), seed=0)
+    assert result.method == "lora"
+    assert any(n.endswith("score.modules_to_save.default") for n, _ in result.classifier.model.named_modules())
+    folder = save_model(result, tmp_path / "v1")
+    assert (folder / "merged").is_dir()
+    texts = dev_df["text"].tolist()
+    probs = result.classifier.predict_proba(texts)
+    np.testing.assert_allclose(load_classifier(folder).predict_proba(texts), probs, atol=1e-5)
+    # Padded batches of mixed lengths: the head must read each row's last real token.
+    alone = np.vstack([result.classifier.predict_proba([t]) for t in texts[:6]])
+    np.testing.assert_allclose(alone, probs[:6], atol=1e-5)
+
+
 def test_resume_after_kill_matches_uninterrupted_run(tiny_bert, frames, tmp_path):
     train_df, dev_df = frames
     cfg = _cfg(tiny_bert, epochs=3, eval_steps=2, lora_dropout=0.1)  # dropout: the RNG state must resume too
