@@ -118,11 +118,14 @@ def test_saved_model_reloads_with_identical_predictions(tiny_bert, frames, tmp_p
         save_model(result, folder)
 
 
-def test_lora_on_a_decoder_trains_on_cpu_and_reloads(frames, tmp_path):
+def test_lora_on_a_decoder_trains_on_cpu_and_reloads(frames, tmp_path, caplog):
     """A causal LM with a classification head (as ``train.model: gemma3-270m``) trains with LoRA on CPU."""
     train_df, dev_df = frames
     base = str(tiny_causal_lm_dir(tmp_path / "lm"))
-    result = train(train_df, dev_df, LABELS, _cfg(base, max_steps=2, merge=True), seed=0)
+    with caplog.at_level("INFO", logger="driftloop.train"):
+        result = train(train_df, dev_df, LABELS, _cfg(base, max_steps=2, merge=True), seed=0)
+    assert "new classification head (trained from scratch): score.weight" in caplog.text
+    assert "start random" not in caplog.text
     assert result.method == "lora"
     assert any(n.endswith("score.modules_to_save.default") for n, _ in result.classifier.model.named_modules())
     folder = save_model(result, tmp_path / "v1")
@@ -133,6 +136,17 @@ def test_lora_on_a_decoder_trains_on_cpu_and_reloads(frames, tmp_path):
     # Padded batches of mixed lengths: the head must read each row's last real token.
     alone = np.vstack([result.classifier.predict_proba([t]) for t in texts[:6]])
     np.testing.assert_allclose(alone, probs[:6], atol=1e-5)
+
+
+def test_a_base_that_lacks_weights_is_warned_about(frames, tmp_path, caplog):
+    """A folder whose config promises more layers than its weights hold trains from random numbers: say so."""
+    base = tiny_bert_dir(tmp_path / "bert")
+    config = json.loads((base / "config.json").read_text())
+    (base / "config.json").write_text(json.dumps({**config, "num_hidden_layers": config["num_hidden_layers"] + 1}))
+    with caplog.at_level("INFO", logger="driftloop.train"):
+        train(*frames, LABELS, _cfg(str(base), max_steps=1), seed=0)
+    assert "base weights are not in the checkpoint and start random: bert.encoder.layer." in caplog.text
+    assert "new classification head (trained from scratch): classifier.bias, classifier.weight" in caplog.text
 
 
 def test_resume_after_kill_matches_uninterrupted_run(tiny_bert, frames, tmp_path):

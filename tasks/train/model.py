@@ -9,8 +9,9 @@ the two agree).
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -203,6 +204,20 @@ def classifier_kwargs(labels: Sequence[str], pad_token_id: int | None) -> dict[s
     }
 
 
+@contextlib.contextmanager
+def quiet_load_report() -> Iterator[None]:
+    """Drop transformers' LOAD REPORT table (the expected fresh head, shown for every fit and load)."""
+    # A filter, not a level: raising this logger's level makes transformers run (and log) its
+    # tensor-parallel plan check instead.
+    logger = logging.getLogger("transformers.modeling_utils")
+    drop_report = lambda record: "LOAD REPORT" not in record.getMessage()  # noqa: E731
+    logger.addFilter(drop_report)
+    try:
+        yield
+    finally:
+        logger.removeFilter(drop_report)
+
+
 def quantized_load_kwargs(device: torch.device) -> dict[str, Any]:
     """``from_pretrained`` arguments that load the base in 4-bit NF4 on ``device`` (a CUDA GPU)."""
     return {
@@ -210,6 +225,23 @@ def quantized_load_kwargs(device: torch.device) -> dict[str, Any]:
         "dtype": torch.bfloat16,
         "device_map": {"": device.index or 0},
     }
+
+
+def _log_new_weights(missing: Sequence[str]) -> None:
+    # The head is new by design; any other weight missing from the checkpoint means the base does not
+    # match its architecture (a wrong folder, a truncated download) and starts from random numbers.
+    head = sorted(k for k in missing if k.split(".")[0] in HEAD_NAMES)
+    other = sorted(k for k in missing if k.split(".")[0] not in HEAD_NAMES)
+    if head:
+        log.info("new classification head (trained from scratch): %s", ", ".join(head))
+    if other:
+        shown = ", ".join(other[:5]) + (f" and {len(other) - 5} more" if len(other) > 5 else "")
+        log.warning(
+            "%d base weights are not in the checkpoint and start random: %s (check that train.model is the model "
+            "you meant and that its folder is complete)",
+            len(other),
+            shown,
+        )
 
 
 def build_model(
@@ -232,7 +264,9 @@ def build_model(
     kwargs.update(classifier_kwargs(labels, tokenizer.pad_token_id))
     if spec.quantized:
         kwargs.update(quantized_load_kwargs(device))
-    model = AutoModelForSequenceClassification.from_pretrained(base_path, **kwargs)
+    with quiet_load_report():
+        model, info = AutoModelForSequenceClassification.from_pretrained(base_path, output_loading_info=True, **kwargs)
+    _log_new_weights(info["missing_keys"])
     if spec.quantized:
         import peft
 

@@ -6,11 +6,9 @@ reader or the registry never sees half a model; :func:`load_classifier` reads it
 
 from __future__ import annotations
 
-import contextlib
 import json
-import logging
 import shutil
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -28,6 +26,7 @@ from driftloop.tasks.train.model import (
     load_tokenizer,
     method_spec,
     quantized_load_kwargs,
+    quiet_load_report,
 )
 from driftloop.tasks.train.trainer import TrainResult
 
@@ -117,7 +116,7 @@ def _save_merged(result: TrainResult, folder: Path) -> None:
     from transformers import AutoModelForSequenceClassification
 
     cfg = result.resolved_config
-    with _quiet_load_report():  # the adapter holds the trained head
+    with quiet_load_report():  # the adapter holds the trained head
         base = AutoModelForSequenceClassification.from_pretrained(
             _portable_base_path(cfg), **classifier_kwargs(cfg["labels"], result.classifier.tokenizer.pad_token_id)
         )
@@ -131,19 +130,6 @@ def _portable_base_path(training_config: Mapping[str, Any]) -> str:
     if is_packaged_alias(training_config["base_model"]):
         return resolve_model(training_config["base_model"])
     return training_config["base_model_path"]
-
-
-@contextlib.contextmanager
-def _quiet_load_report() -> Iterator[None]:
-    # A filter, not a level: raising this logger's level makes transformers run (and log) its
-    # tensor-parallel plan check instead.
-    logger = logging.getLogger("transformers.modeling_utils")
-    drop_report = lambda record: "LOAD REPORT" not in record.getMessage()  # noqa: E731
-    logger.addFilter(drop_report)
-    try:
-        yield
-    finally:
-        logger.removeFilter(drop_report)
 
 
 def load_classifier(model_dir: str | Path, device: str = "auto") -> TextClassifier:
@@ -177,7 +163,7 @@ def load_classifier(model_dir: str | Path, device: str = "auto") -> TextClassifi
         if quantized:
             kwargs.update(quantized_load_kwargs(dev))
         # The adapter restores the trained head, so transformers' "classifier MISSING" report is noise here.
-        with _quiet_load_report():
+        with quiet_load_report():
             base = AutoModelForSequenceClassification.from_pretrained(_portable_base_path(tcfg), **kwargs)
         if not quantized:
             base.to(dev)
