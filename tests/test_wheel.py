@@ -85,6 +85,9 @@ def test_wheel_adds_only_the_driftloop_package(installed):
         "driftloop/tasks/clean.py",
         "driftloop/flows/cli.py",
         "driftloop/deployments/serve.py",
+        "driftloop/tasks/report/templates/run.html.j2",
+        "driftloop/tasks/report/templates/style.css",
+        "driftloop/tasks/report/templates/sort.js",
     ):
         assert packaged in paths, f"{packaged} missing from the wheel"
     assert (venv / "bin" / "driftloop").is_file()
