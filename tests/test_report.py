@@ -256,13 +256,39 @@ OLD_DRIFT = {
 }
 
 
+# What weak labeling adds to the summary since it compares labelers and calibrates the chosen one.
+WEAK_LABELERS = {
+    "aggregator": "weighted_vote",
+    "aggregator_reason": "best dev macro-F1 on rows with votes: weighted_vote 0.9450, majority_vote 0.9012 "
+    "(label model left out: too little LF overlap)",
+    "aggregators_dev": {
+        "label_model": {"accuracy": 0.81, "f1_macro": 0.759, "ece_raw": 0.41},
+        "weighted_vote": {"accuracy": 0.95, "f1_macro": 0.945, "ece_raw": 0.031},
+        "majority_vote": {"accuracy": 0.91, "f1_macro": 0.9012, "ece_raw": 0.12},
+    },
+    "best_single_lf_dev": {"lf": "kw_football", "f1_macro": 0.31, "accuracy": 0.22},
+    "calibration": {"temperature": 0.7712, "dev_ece_raw": 0.031, "dev_ece": 0.017, "calibration_rows": 160},
+    "reliability_dev": [
+        {"confidence": 0.62, "accuracy": 0.6, "rows": 20},
+        {"confidence": 0.97, "accuracy": 0.98, "rows": 140},
+    ],
+    "reliability_dev_raw": [
+        {"confidence": 0.7, "accuracy": 0.6, "rows": 25},
+        {"confidence": 0.99, "accuracy": 0.98, "rows": 135},
+    ],
+    "warnings": ["only 10.0% of covered pool rows have 2+ LF votes (weak_label.min_overlap=0.2)"],
+}
+
+
 @pytest.fixture
 def runs(tmp_path: Path) -> Path:
     """Three runs (two succeeded, the last failed at the training-set gate) and two drift checks."""
     root = tmp_path / "project"
     runs = root / "runs"
     _write_run(runs, _summary("run-1", f1=0.90, raw_rows=1000))
-    _write_run(runs, _summary("run-2", f1=0.80, raw_rows=1500), lf_accuracy=0.7)
+    second = _summary("run-2", f1=0.80, raw_rows=1500)
+    second["weak_labeling"] |= WEAK_LABELERS  # run-1 keeps the shape written before labelers were compared
+    _write_run(runs, second, lf_accuracy=0.7)
     failed = _summary(
         "run-3",
         status="failed",
@@ -328,7 +354,16 @@ def test_run_report_has_every_section_and_compares_with_previous_and_champion(ru
     assert "expect_" not in html and "column mean to be between" in html and "0.87" in html  # GX table
     assert "resumed from a checkpoint at step 10" in html
     assert "Seeds" in html and "0.8123" in html and "ham 37, spam 2" in html  # seed band, self-training rounds
-    assert html.count("<svg") >= 5  # LF, confidence, balance, training curves, confusion matrix
+    assert html.count("<svg") >= 6  # LF, confidence, weak-label reliability, balance, training curves, confusion
+    # Weak labels: every labeler on gold dev, the chosen one marked, the calibration and the low-overlap warning.
+    weak = html[html.index('id="weak_labeling"') : html.index('id="augmentation"')]
+    assert "Labelers compared" in weak and "weighted vote" in weak and "kw_football" in weak
+    assert re.search(r"weighted vote\s*<span class=\"pill ok\">chosen</span>", weak)
+    assert "temperature <b>0.771</b>" in weak and "<b>0.031</b> before, <b>0.017</b> after" in weak
+    assert "only 10.0% of covered pool rows have 2+ LF votes" in weak and "Weak-label reliability" in weak
+    # A summary from before the comparison still renders its two labelers.
+    old = write_run_report(runs, "run-1").read_text()
+    assert "Label model vs majority vote" in old and "Labelers compared" not in old
     assert "1 critical" not in html
     # The previous run differs past the thresholds: macro-F1 and pool size are highlighted.
     flagged = re.findall(r'<tr class="flag"><td>([^<]+)</td>', html)

@@ -101,6 +101,10 @@ def weak_label_section(summary: dict[str, Any], lf_rows: list[dict[str, Any]] | 
         )
     return {
         "metrics": weak,
+        "labelers": _labelers(weak),
+        "calibration": weak.get("calibration"),
+        "reliability_chart": _weak_reliability(weak),
+        "warnings": weak.get("warnings") or [],
         "abstain_rate": (abstained / pool) if abstained is not None and pool else None,
         "lfs": lfs,
         "chart": chart,
@@ -108,6 +112,31 @@ def weak_label_section(summary: dict[str, Any], lf_rows: list[dict[str, Any]] | 
         "label_distribution": weak.get("label_distribution") or {},
         "per_class": weak.get("label_model_dev_per_class") or {},
     }
+
+
+def _labelers(weak: dict[str, Any]) -> list[dict[str, Any]]:
+    """The labelers compared on gold dev (label model, majority and weighted vote), the chosen one marked, then the
+    best single LF; empty for a summary written before the comparison existed."""
+    rows = [
+        {"labeler": name.replace("_", " "), "chosen": name == weak.get("aggregator"), **scores}
+        for name, scores in (weak.get("aggregators_dev") or {}).items()
+    ]
+    single = weak.get("best_single_lf_dev")
+    if rows and single:
+        rows.append({"labeler": "best single LF", "lf": single.get("lf"), "chosen": False, **single})
+    return rows
+
+
+def _weak_reliability(weak: dict[str, Any]) -> str | None:
+    """Reliability of the weak labels on gold dev, before and after calibration."""
+
+    def bins(key: str) -> list[dict[str, Any]]:
+        return [{**b, "count": b.get("rows")} for b in weak.get(key) or []]
+
+    calibrated = bins("reliability_dev")
+    if not calibrated:
+        return None
+    return charts.reliability(calibrated, key="weakrel", before=bins("reliability_dev_raw") or None)
 
 
 def augmentation_section(
