@@ -245,13 +245,15 @@ def weak_label_task(cfg: DriftloopConfig, run_id: str, cleaned: Cleaned) -> Weak
         plot_reliability(
             dev_probs["probs"], dev_probs["targets"], cfg.evaluate.ece_bins, run_dir / "weak_label_reliability.png"
         )
+    ece = metrics.get("dev_ece")
     logger().info(
-        "weak labels: %s LFs, coverage %.3f, label model dev acc %.3f vs majority vote %.3f, %s rows abstained",
+        "weak labels: %s LFs, coverage %.3f, %s rows abstained; labeler %s (%s)%s",
         metrics["n_lfs"],
         metrics["coverage"],
-        metrics["label_model_dev_accuracy"],
-        metrics["majority_vote_dev_accuracy"],
         metrics["abstained_rows"],
+        metrics["aggregator"],
+        metrics["aggregator_reason"],
+        "" if ece is None else f"; dev ECE {ece:.3f} after calibration",
     )
     publish_table(
         run_id,

@@ -361,9 +361,11 @@ def test_run_report_has_every_section_and_compares_with_previous_and_champion(ru
     assert re.search(r"weighted vote\s*<span class=\"pill ok\">chosen</span>", weak)
     assert "temperature <b>0.771</b>" in weak and "<b>0.031</b> before, <b>0.017</b> after" in weak
     assert "only 10.0% of covered pool rows have 2+ LF votes" in weak and "Weak-label reliability" in weak
+    assert "weighted vote dev acc 0.950" in html  # the key figure names the chosen labeler
     # A summary from before the comparison still renders its two labelers.
     old = write_run_report(runs, "run-1").read_text()
     assert "Label model vs majority vote" in old and "Labelers compared" not in old
+    assert "label model dev acc 0.930" in old
     assert "1 critical" not in html
     # The previous run differs past the thresholds: macro-F1 and pool size are highlighted.
     flagged = re.findall(r'<tr class="flag"><td>([^<]+)</td>', html)

@@ -115,12 +115,14 @@ def key_figures(summary: dict[str, Any]) -> list[dict[str, Any]]:
         )
     weak = summary.get("weak_labeling") or {}
     if weak.get("coverage") is not None:
-        dev = weak.get("label_model_dev_accuracy")
+        # The labeler the run chose (summaries from before the comparison: the label model).
+        chosen = weak.get("aggregator") or "label_model"
+        dev = (weak.get("aggregators_dev") or {}).get(chosen, {}).get("accuracy", weak.get("label_model_dev_accuracy"))
         figures.append(
             {
                 "label": "LF coverage",
                 "value": f"{weak['coverage']:.1%}",
-                "note": f"label model dev acc {dev:.3f}" if dev is not None else None,
+                "note": f"{chosen.replace('_', ' ')} dev acc {dev:.3f}" if dev is not None else None,
             }
         )
     after = (summary.get("balance") or {}).get("after")
