@@ -184,8 +184,10 @@ def confusion(matrix: Sequence[Sequence[int]], labels: Sequence[str], *, key: st
 def reliability(bins: Sequence[Mapping], *, key: str, before: Sequence[Mapping] | None = None) -> str:
     """Accuracy against mean confidence per bin, with the diagonal of perfect calibration.
 
-    ``before``: the same bins before calibration, drawn beside ``bins`` (then labelled "calibrated"). A point's
-    area grows with its bin's rows, so a bin of one row does not read like the bin that holds most of them.
+    ``bins``: records as ``driftloop.tasks.calibration.reliability_bins`` writes them (``rows``, ``confidence``,
+    ``accuracy``). ``before``: the same bins before calibration, drawn beside ``bins`` (then labelled
+    "calibrated"). A point's area grows with its bin's rows, so a bin of one row does not read like the bin that
+    holds most of them.
     """
     fig = _figure(3.0, 2.8)
     ax = fig.subplots()
@@ -193,14 +195,14 @@ def reliability(bins: Sequence[Mapping], *, key: str, before: Sequence[Mapping] 
     series = [(None, bins, PALETTE[0])]
     if before:
         series = [("before calibration", before, PALETTE[1]), ("calibrated", bins, PALETTE[0])]
-    total = max(sum(b.get("count") or 0 for b in bins), 1)
-    for label, rows, color in series:
-        used = [b for b in rows if b.get("count")]
+    total = max(sum(b.get("rows") or 0 for b in bins), 1)
+    for label, records, color in series:
+        used = [b for b in records if b.get("rows")]
         if used:
             xs, ys = [b["confidence"] for b in used], [b["accuracy"] for b in used]
             ax.plot(xs, ys, lw=1, color=color, label=label)
             ax.scatter(
-                xs, ys, s=[8 + 120 * (b["count"] / total) ** 0.5 for b in used], color=color, zorder=3, clip_on=False
+                xs, ys, s=[8 + 120 * (b["rows"] / total) ** 0.5 for b in used], color=color, zorder=3, clip_on=False
             )
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1.02)

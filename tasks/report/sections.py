@@ -129,14 +129,9 @@ def _labelers(weak: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _weak_reliability(weak: dict[str, Any]) -> str | None:
     """Reliability of the weak labels on gold dev, before and after calibration."""
-
-    def bins(key: str) -> list[dict[str, Any]]:
-        return [{**b, "count": b.get("rows")} for b in weak.get(key) or []]
-
-    calibrated = bins("reliability_dev")
-    if not calibrated:
+    if not weak.get("reliability_dev"):
         return None
-    return charts.reliability(calibrated, key="weakrel", before=bins("reliability_dev_raw") or None)
+    return charts.reliability(weak["reliability_dev"], key="weakrel", before=weak.get("reliability_dev_raw"))
 
 
 def augmentation_section(
