@@ -30,6 +30,9 @@ SMALL = [
     "augment.paraphrase.enabled=false",
     f"augment.back_translation.enabled={shutil.which('apertium') is not None}",
     "train.method=feature",
+    # Off in the demo config (one fit by default); on here so the seed band and self-training are covered.
+    "train.seeds=3",
+    "self_train.enabled=true",
 ]
 
 
@@ -85,7 +88,7 @@ def test_pipeline_runs_and_writes_summary(harness, project):
     assert evaluation["n_test"] == len(parts["gold_test"]) and evaluation["n_synthetic_excluded"] == 0
     assert evaluation["accuracy"] > evaluation["majority_accuracy"]
     assert evaluation["label_model_accuracy"] is not None
-    # The demo config trains 3 seeds and one self-training round: the band and the rounds are in the summary.
+    # 3 seeds and one self-training round (SMALL): the band and the rounds are in the summary.
     band = on_disk["seed_band"]
     assert [r["seed"] for r in band["seeds"]] == [42, 43, 44] and sum(r["kept"] for r in band["seeds"]) == 1
     assert band["test_macro_f1"]["n"] == 3 and "points_over_label_model" in band
