@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from driftloop.hardware import choose_device
+from driftloop.progress import track
 from driftloop.resources import resolve_model
 from driftloop.tasks.batching import length_sorted_batches
 
@@ -55,7 +56,7 @@ def embed_texts(
     tokenizer, encoder = _load(model, choose_device(device))
     out = np.empty((len(texts), encoder.config.hidden_size), dtype=np.float32)
     with torch.inference_mode():
-        for idx in length_sorted_batches([len(t) for t in texts], batch_size):
+        for idx in track(length_sorted_batches([len(t) for t in texts], batch_size), "embed", len(texts), "texts"):
             batch = tokenizer(
                 [texts[i] for i in idx], padding=True, truncation=True, max_length=max_length, return_tensors="pt"
             ).to(encoder.device)

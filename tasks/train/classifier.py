@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from driftloop.progress import track
 from driftloop.tasks.batching import length_sorted_batches
 from driftloop.tasks.embed import mean_pool
 from driftloop.tasks.train.data import pad_batch, tokenize
@@ -78,7 +79,8 @@ class TextClassifier:
         try:
             with torch.inference_mode(), autocast(self.device, self.autocast_dtype):
                 # Length-sorted batches keep padding (wasted compute) small; the indices undo the order.
-                for idx in length_sorted_batches([len(x) for x in ids], batch_size):
+                batches = length_sorted_batches([len(x) for x in ids], batch_size)
+                for idx in track(batches, "predict", len(texts), "texts"):
                     batch = pad_batch([ids[i] for i in idx], self.tokenizer.pad_token_id, self.device)
                     logits = self.model(**batch).logits.float()
                     out[idx] = torch.softmax(logits, dim=-1).cpu().numpy()
@@ -96,7 +98,8 @@ class TextClassifier:
         out = np.zeros((len(texts), model.head.in_features), dtype=np.float32)
         model.eval()
         with torch.inference_mode(), autocast(self.device, self.autocast_dtype):
-            for idx in length_sorted_batches([len(x) for x in ids], batch_size):
+            batches = length_sorted_batches([len(x) for x in ids], batch_size)
+            for idx in track(batches, "embed", len(texts), "texts"):
                 batch = pad_batch([ids[i] for i in idx], self.tokenizer.pad_token_id, self.device)
                 out[idx] = model.embed(**batch).cpu().numpy()
         return out

@@ -27,6 +27,7 @@ import torch
 
 from driftloop.errors import TrainingDivergedError
 from driftloop.failpoints import failpoint
+from driftloop.progress import duration
 from driftloop.tasks.train.checkpoints import (
     complete_checkpoints,
     load_trainable_state,
@@ -287,16 +288,20 @@ class GradientLoop:
                 window_samples += n_rows
                 eval_loss_sum += step_loss
                 eval_loss_n += 1
-                if s["global_step"] % cfg.log_steps == 0:
-                    now = time.perf_counter()
+                now = time.perf_counter()
+                # Every log_steps steps, and at least every 10 s so a slow fit still shows it is alive.
+                if s["global_step"] % cfg.log_steps == 0 or now - window_t >= 10.0:
+                    steps_done = s["global_step"] - (resumed_from or 0)
+                    left = (self.total_steps - s["global_step"]) * train_time / max(steps_done, 1)
                     log.info(
-                        "step %d/%d epoch %.2f loss %.4f lr %.2e samples/s %.1f",
+                        "step %d/%d epoch %.2f loss %.4f lr %.2e samples/s %.1f, ~%s left in this fit",
                         s["global_step"],
                         self.total_steps,
                         s["global_step"] / self.steps_per_epoch,
                         window_loss / window_n,
                         self.scheduler.get_last_lr()[0],
                         window_samples / max(now - window_t, 1e-9),
+                        duration(left),
                     )
                     window_loss, window_n, window_samples, window_t = 0.0, 0, 0, now
                 end_of_epoch = s["batch_in_epoch"] >= len(batches)

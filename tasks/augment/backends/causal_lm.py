@@ -8,6 +8,7 @@ from typing import Any
 
 from driftloop.config import ParaphraseConfig
 from driftloop.hardware import weights_dtype
+from driftloop.progress import track
 from driftloop.resources import resolve_model
 from driftloop.tasks.augment.backends.base import (
     Augmenter,
@@ -111,7 +112,8 @@ class CausalLMParaphraser(Augmenter):
         jobs = [i for i in range(len(texts)) for _ in range(n)]
         out: list[Generation] = []
         with torch_seeded(seed, self.device), torch.inference_mode():
-            for batch in length_sorted_batches([len(prompts[i]) for i in jobs], cfg.batch_size):
+            batches = length_sorted_batches([len(prompts[i]) for i in jobs], cfg.batch_size)
+            for batch in track(batches, "paraphrase", len(jobs), "candidates"):
                 rows = [jobs[j] for j in batch]
                 suffixes = [prompts[i][prefix_len:] for i in rows]
                 width = max(map(len, suffixes))

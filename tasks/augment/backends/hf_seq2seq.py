@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from driftloop.hardware import weights_dtype
+from driftloop.progress import track
 from driftloop.tasks.augment.backends.base import Generation, load_error, one_line
 from driftloop.tasks.batching import length_sorted_batches
 
@@ -50,7 +51,7 @@ class HFSeq2Seq:
         else:
             options.update(do_sample=False, num_beams=max(num_beams, n))
         with torch.inference_mode():
-            for batch in length_sorted_batches(lengths, batch_size):
+            for batch in track(length_sorted_batches(lengths, batch_size), "seq2seq generate", len(texts), "texts"):
                 enc = self.tokenizer(
                     [texts[i] for i in batch], return_tensors="pt", padding=True, truncation=True, max_length=max_length
                 ).to(self.device)
