@@ -1,7 +1,8 @@
 """Benchmark the augmentation backends on the demo SMS texts, each against a baseline in the same run.
 
 Run: ``python -m bench.bench_augment [--quick] [--skip-demo]``. Writes bench/results/augment.json
-(``augment.quick.json`` with ``--quick``). CPU unless a GPU is visible.
+(``augment.quick.json`` with ``--quick``; the demo run's samples go to the git-ignored bench/results/scratch/).
+CPU unless a GPU is visible.
 
 - apertium: batched round trips (one process per direction) vs one process per text.
 - causal-lm (packaged Gemma 3 270M): batch 16 with the shared-prefix cache vs batch 1.
@@ -18,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import time
 from pathlib import Path
@@ -27,7 +27,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from driftloop.atomic import atomic_path, write_json
+from bench.record import RESULTS_DIR, read_results, result_path, write_result
+from driftloop.atomic import atomic_path
 from driftloop.config import AugmentConfig, BackTranslationConfig, EdaConfig, ParaphraseConfig, load_config
 from driftloop.hardware import choose_device
 from driftloop.resources import ctranslate2_model_dir, default_cache_dir
@@ -36,7 +37,6 @@ from driftloop.tasks.augment.backends import Runtime, build_augmenter
 from driftloop.tasks.demo_data import read_sms_corpus
 
 REPO = Path(__file__).resolve().parents[1]
-RESULTS = REPO / "bench" / "results"
 SEED = 42
 
 
@@ -237,7 +237,7 @@ def bench_demo(corpus: pd.DataFrame) -> dict[str, Any]:
     cfg = demo_augment_config()
     labels = ["ham", "spam"]
     result, seconds = _timed(augment, pool, cfg, labels, seed=SEED, label_check=lf_vote_check(labels))
-    with atomic_path(RESULTS / "augment_demo_samples.csv") as tmp:
+    with atomic_path(RESULTS_DIR / "scratch" / "augment_demo_samples.csv") as tmp:
         result.samples.to_csv(tmp, index=False)
     report = result.report
     per_method = {
@@ -261,11 +261,10 @@ def bench_demo(corpus: pd.DataFrame) -> dict[str, Any]:
 
 
 def _environment(device: str) -> dict[str, Any]:
+    """What this bench adds to the envelope's machine."""
     import torch
 
     return {
-        "python": platform.python_version(),
-        "cpus": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "device": device,
         "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
@@ -324,17 +323,17 @@ def main() -> None:
         "demo": lambda: bench_demo(corpus),
     }
     wanted = args.only or [s for s in sections if not (s == "demo" and (args.quick or args.skip_demo))]
-    results: dict[str, Any] = {"environment": _environment(device), "quick": args.quick}
+    environment = _environment(device)
+    results: dict[str, Any] = {"quick": args.quick}
     for name in wanted:
         print(f"[bench_augment] {name} ...", flush=True)
         results[name] = sections[name]()
         print(json.dumps({name: results[name]}, indent=2, default=str), flush=True)
-    results["environment"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
-    target = RESULTS / ("augment.quick.json" if args.quick else "augment.json")
-    if args.only and target.is_file():
-        # A partial run updates its sections and keeps the others from the last run.
-        results = {**json.loads(target.read_text()), **results}
-    write_json(target, results)
+    environment["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    if args.only:  # a partial run updates its sections and keeps the others from the last run
+        results = {**read_results(result_path("augment", quick=args.quick)), **results}
+    title = "Augmentation backends and the demo's augment step"
+    target = write_result("augment", results, title=title, quick=args.quick, machine=environment)
     print(f"wrote {target}")
 
 

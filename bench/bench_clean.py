@@ -1,6 +1,7 @@
 """Benchmark the cleaning step against a naive per-row baseline on synthetic SMS-like rows.
 
-Run: ``python -m bench.bench_clean [--sizes 100000 1000000] [--quick]``. Writes bench/results/clean.json.
+Run: ``python -m bench.bench_clean [--sizes 100000 1000000] [--quick]``. Writes bench/results/clean.json
+(``clean.quick.json`` with ``--quick``).
 
 The baseline applies the same transforms row by row (``Series.apply``), drops duplicates with pandas
 and near-duplicates with datasketch the textbook way: one ``MinHash`` per row fed shingle by shingle
@@ -14,7 +15,6 @@ import argparse
 import html
 import json
 import os
-import platform
 import re
 import time
 import unicodedata
@@ -27,7 +27,7 @@ import pandas as pd
 import polars as pl
 from datasketch import MinHash, MinHashLSH
 
-from driftloop.atomic import write_json
+from bench.record import write_result
 from driftloop.config import CleanConfig
 
 # The baseline reuses the step's markup patterns and LSH weighting, so both sides do the same work.
@@ -35,7 +35,6 @@ from driftloop.tasks.clean import _BREAKING_TAGS, _ENTITY, _HIDDEN_MARKUP, _INLI
 from driftloop.tasks.demo_data import read_sms_corpus
 from driftloop.tasks.near_dup import LSH_WEIGHTS
 
-RESULTS = Path(__file__).resolve().parent / "results" / "clean.json"
 SEED = 20240611
 
 # Injected rates (share of all rows). Near-duplicates change one character of a text of >= 60 chars,
@@ -475,11 +474,9 @@ def run_size(n: int, baseline_rows: int, repeats: int) -> dict[str, Any]:
 
 
 def machine_info() -> dict[str, Any]:
+    """What this bench adds to the envelope's machine."""
     return {
-        "cpu_count": os.cpu_count(),
         "cpus_usable": len(os.sched_getaffinity(0)),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
         "packages": {name: version(name) for name in ("pandas", "polars", "pyarrow", "numpy", "datasketch")},
         "polars_threads": pl.thread_pool_size(),
     }
@@ -496,7 +493,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         help="Largest prefix the naive baseline runs on; longer sets are extrapolated linearly.",
     )
     parser.add_argument("--repeats", type=int, default=2, help="Timed clean() calls per size; the fastest counts.")
-    parser.add_argument("--out", type=Path, default=RESULTS, help="Where to write the JSON results.")
+    parser.add_argument("--out", type=Path, help="Result file; default bench/results/clean.json (.quick.json).")
     args = parser.parse_args(argv)
     sizes, baseline_rows, repeats = args.sizes, args.baseline_rows, args.repeats
     if args.quick:
@@ -511,14 +508,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     load_after = os.getloadavg()
     million = next((r for r in results if r["rows"] == 1_000_000), None)
     report = {
-        "benchmark": "clean",
         "config": CleanConfig().model_dump(mode="json"),
         "quick": args.quick,
         "warm_up": "one clean() call on 1,000 rows before timing",
         "results": results,
         # Judged on the slowest timed run, not the best one: the machine is shared and timings wander.
         "goal_1m_under_15s": None if million is None else max(million["clean_runs_seconds"]) < 15.0,
-        "machine": {**machine_info(), "load_average_before": load_before, "load_average_after": load_after},
         "synthetic_data": {
             "injected_rates": RATES,
             "template_share": TEMPLATE_SHARE,
@@ -526,8 +521,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "seed": SEED,
         },
     }
-    write_json(args.out, report)
+    machine = {**machine_info(), "load_average_before": load_before, "load_average_after": load_after}
+    title = "Cleaning: vectorised step vs per-row baseline"
+    out = write_result("clean", report, title=title, quick=args.quick, path=args.out, machine=machine)
     print(json.dumps(report, indent=2, default=str))
+    print(f"wrote {out}")
     return report
 
 

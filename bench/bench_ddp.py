@@ -1,6 +1,6 @@
 """Benchmark multi-process training: `accelerate launch` with 2 CPU processes (gloo) against 1 process.
 
-Run: ``python -m bench.bench_ddp [--quick]``. Writes bench/results/bench_ddp.json.
+Run: ``python -m bench.bench_ddp [--quick]``. Writes bench/results/ddp.json (``ddp.quick.json`` with ``--quick``).
 
 Three variants: 1 process, 2 processes under DDP (``train.distributed=ddp``) and 2 under FSDP2 (``fsdp``: parameters,
 gradients and optimizer state sharded, so each rank all-gathers every block in forward and backward).
@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -26,7 +25,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-RESULTS = Path(__file__).resolve().parent / "results" / "bench_ddp.json"
+from bench.record import write_result
+
 LABELS = ["ham", "spam"]
 GLOBAL_BATCH = 32
 
@@ -103,9 +103,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         )
         summary[f"speedup_wall{suffix}"] = round(summary["one_process"]["wall_s"] / summary[name]["wall_s"], 3)
     out = {
-        "benchmark": "bench_ddp",
         "quick": args.quick,
-        "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(), "load_avg_1m": os.getloadavg()[0]},
         "setup": {
             "model": "minilm",
             "method": "lora",
@@ -117,11 +115,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "summary": summary,
         "runs": runs,
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    tmp = RESULTS.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(out, indent=2) + "\n")
-    tmp.replace(RESULTS)
+    title = "Multi-process training: 2 CPU processes (DDP, FSDP) vs 1"
+    path = write_result("ddp", out, title=title, quick=args.quick, machine={"load_avg_1m": os.getloadavg()[0]})
     print(json.dumps(summary, indent=2))
+    print(f"wrote {path}")
     return out
 
 

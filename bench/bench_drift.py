@@ -26,10 +26,8 @@ import argparse
 import hashlib
 import importlib.util
 import json
-import platform
 import re
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -38,7 +36,8 @@ from sklearn.linear_model import LogisticRegression
 from threadpoolctl import threadpool_limits
 
 from bench.drift_baseline import old_detect
-from driftloop.atomic import atomic_path, write_json
+from bench.record import write_result
+from driftloop.atomic import atomic_path
 from driftloop.config import DriftConfig, load_config
 from driftloop.resources import default_cache_dir
 from driftloop.tasks.clean import normalize_texts
@@ -49,8 +48,6 @@ from driftloop.tasks.embed import embed_texts
 from driftloop.tasks.lf import apply_lfs, load_lfs
 
 ROOT = Path(__file__).resolve().parents[1]
-OUT = ROOT / "bench" / "results" / "drift.json"
-QUICK_OUT = ROOT / "bench" / "results" / "drift.quick.json"
 LABELS = ["ham", "spam"]
 REFERENCE_ROWS = 1000
 FORMAT_SHARE = LF_BLIND_SHARE = 0.3
@@ -350,9 +347,6 @@ def main(argv: list[str] | None = None) -> dict:
     by = {(r["scenario"], r["rows"]): r for r in rows}
     far = {n: by[("no_drift", n)]["new"] for n in sizes}
     result = {
-        "benchmark": "drift",
-        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine()},
         "quick": args.quick,
         "setup": {
             "reference_rows": REFERENCE_ROWS,
@@ -375,8 +369,9 @@ def main(argv: list[str] | None = None) -> dict:
         },
         "seconds": round(time.perf_counter() - t0, 1),
     }
-    write_json(QUICK_OUT if args.quick else OUT, result)
+    out = write_result("drift", result, title="Drift detection: old fixed thresholds vs the tests", quick=args.quick)
     print(json.dumps({k: result[k] for k in ("goals_met", "full_check", "seconds")}, indent=2))
+    print(f"wrote {out}")
     return result
 
 

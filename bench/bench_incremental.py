@@ -30,8 +30,6 @@ import pandas as pd
 
 from bench.bench_scale import make_project
 
-REPO = Path(__file__).resolve().parents[1]
-
 
 def _batch(rows: int, start: int, seed: int) -> pd.DataFrame:
     """A new batch like the pool: mostly new texts, a tenth exact and a twentieth near copies of corpus texts."""
@@ -130,7 +128,7 @@ def main() -> None:
     args = parser.parse_args()
     from prefect.testing.utilities import prefect_test_harness
 
-    from driftloop.atomic import write_json
+    from bench.record import write_result
     from driftloop.runtime import apply_defaults
 
     apply_defaults()
@@ -141,16 +139,15 @@ def main() -> None:
             runs[str(rows)] = run(rows, args.batch, args.shard_rows)
             print(json.dumps(runs[str(rows)], indent=1), flush=True)
     goal = runs.get("1000000", {}).get("incremental_over_full")
+    load = {"load_avg_1m": round(os.getloadavg()[0], 1)}  # a shared machine: other work was running
     report = {
-        "cpus": os.cpu_count(),
-        "load_avg_1m": round(os.getloadavg()[0], 1),  # a shared machine: other work was running
         "shard_rows": args.shard_rows,
         "goal": "incremental after one 300-row batch on 1M rows < 10% of the full data-stage time",
         "goal_met": None if goal is None else goal < 0.10,
         "runs": runs,
     }
-    out = REPO / "bench" / "results" / ("incremental.quick.json" if args.quick else "incremental.json")
-    write_json(out, report)
+    title = "Incremental data stages: one new batch vs recomputing everything"
+    out = write_result("incremental", report, title=title, quick=args.quick, machine=load)
     print(f"wrote {out}")
 
 

@@ -13,9 +13,7 @@ import argparse
 import importlib.metadata
 import json
 import os
-import platform
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +23,7 @@ import torch
 from snorkel.labeling import PandasLFApplier
 from snorkel.labeling.model import LabelModel
 
-from driftloop.atomic import write_json
+from bench.record import write_result
 from driftloop.tasks.demo_data import read_sms_corpus
 from driftloop.tasks.lf import ABSTAIN, CountLF, LengthLF, RegexLF, VectorLF, apply_lfs, load_lfs
 
@@ -33,8 +31,6 @@ ROOT = Path(__file__).resolve().parents[1]
 LF_MODULE = "configs/lfs/sms_spam.py"
 LABELS = ["ham", "spam"]
 GOAL_SPEEDUP = 10.0
-OUT = ROOT / "bench" / "results" / "lfs.json"
-QUICK_OUT = ROOT / "bench" / "results" / "lfs.quick.json"
 
 
 def sms_texts() -> pd.Series:
@@ -97,6 +93,7 @@ def _fit_seconds(L: np.ndarray, epochs: int, seed: int, threads: int, repeats: i
 
 
 def machine_info() -> dict:
+    """What this bench adds to the envelope's machine: load, thread pools and package versions."""
     versions = {}
     for package in ("polars", "pandas", "numpy", "snorkel", "torch"):
         try:
@@ -104,10 +101,6 @@ def machine_info() -> dict:
         except importlib.metadata.PackageNotFoundError:
             versions[package] = None
     return {
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "python": platform.python_version(),
-        "cpu_count": os.cpu_count(),
         # Other jobs on a shared machine slow every timing; the load says how busy it was.
         "load_average_1m": round(os.getloadavg()[0], 2),
         "polars_threads": pl.thread_pool_size(),
@@ -169,8 +162,6 @@ def run(sizes: list[int], snorkel_rows: int, epochs: int, seed: int, repeats: in
 
     met = all(r["speedup"] >= GOAL_SPEEDUP and r["identical_on_snorkel_rows"] for r in results)
     return {
-        "bench": "lfs",
-        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "what": "apply_lfs (polars/pandas column operations) vs snorkel PandasLFApplier on the equivalent plain LFs",
         "lf_module": LF_MODULE,
         "n_lfs": len(lfs),
@@ -193,14 +184,17 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--repeats", type=int, default=3, help="Timing repeats for the vectorised applier (best kept).")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--quick", action="store_true", help="One small size, for a smoke run.")
-    parser.add_argument("--out", type=Path, default=None, help=f"Default {OUT} ({QUICK_OUT.name} with --quick).")
+    parser.add_argument("--out", type=Path, default=None, help="Default bench/results/lfs.json (.quick.json).")
     args = parser.parse_args(argv)
     if args.quick:
         args.sizes, args.snorkel_rows, args.epochs, args.repeats = [20_000], 5_000, 100, 1
     report = run(args.sizes, args.snorkel_rows, args.epochs, args.seed, args.repeats)
     report["quick"] = args.quick
-    write_json(args.out or (QUICK_OUT if args.quick else OUT), report)
+    machine = report.pop("machine")
+    title = "LF application: vectorised vs Snorkel"
+    out = write_result("lfs", report, title=title, quick=args.quick, path=args.out, machine=machine)
     print(json.dumps(report, indent=2))
+    print(f"wrote {out}")
     return report
 
 

@@ -5,19 +5,18 @@
 Uses the latest run under DIR/runs (default: the current project). The baseline is the GX Data Docs
 page of the same run (the evidence a reader had before the report): its load time and the requests
 it tries to make to other hosts. Goals: report < 2 MB, load < 1 s, 0 outside requests.
-Writes bench/results/bench_report.json.
+Writes bench/results/report.json (``report.quick.json`` with ``--quick``).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
 import time
 from pathlib import Path
 
-from driftloop.atomic import write_json
+from bench.record import write_result
 from driftloop.catalog import Catalog
 from driftloop.flows.report import write_index, write_run_report
 from tests.browser import Browser
@@ -45,7 +44,6 @@ def main() -> None:
     docs = (summary.get("validation") or {}).get("data_docs")
 
     result: dict = {
-        "machine": platform.platform(),
         "run_id": run_id,
         "report_bytes": report.stat().st_size,
         "index_bytes": index.stat().st_size,
@@ -69,9 +67,10 @@ def main() -> None:
         "under_1_s": result["report"]["load_s_max"] < 1.0,
         "no_outside_requests": result["report"]["outside_requests"] == 0,
     }
-    out = Path(__file__).parent / "results" / "bench_report.json"
-    write_json(out, result)
+    title = "Run report: size and load time vs GX Data Docs"
+    out = write_result("report", result, title=title, quick=args.quick)
     print(json.dumps(result, indent=2))
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":

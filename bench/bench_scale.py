@@ -12,8 +12,8 @@ library page once for the tree rather than once per process:
 - ``warm-1`` / ``warm-2``: the same on an already running cluster of 1 or 2 such workers
   (``runtime.dask.address``) with a real Prefect server, as a production deployment runs; the second of
   two runs is reported, and the peak RSS includes the cluster.
-Writes bench/results/bench_scale.json (wall time, peak RSS, 1 -> 2 worker speed-ups of the wall time and of
-the stages' own time, for the cold and the warm cluster).
+Writes bench/results/scale.json (``scale.quick.json`` with ``--quick``): wall time, peak RSS, 1 -> 2 worker
+speed-ups of the wall time and of the stages' own time, for the cold and the warm cluster.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -34,7 +33,6 @@ import pandas as pd
 import psutil
 
 REPO = Path(__file__).resolve().parents[1]
-RESULTS = REPO / "bench" / "results" / "bench_scale.json"
 SNAPSHOT_ROWS = 1_000_000
 
 
@@ -198,7 +196,7 @@ def main() -> None:
     parser.add_argument("--shard-rows", type=int, default=250_000)
     parser.add_argument("--skip-single-above", type=int, default=2_000_000, help="the baseline needs the pool in RAM")
     parser.add_argument("--plans", nargs="+", choices=PLANS, default=list(PLANS), help="configurations to run")
-    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--out", type=Path, help="Result file; default bench/results/scale.json (.quick.json).")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     parser.add_argument("--cluster", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -242,11 +240,13 @@ def main() -> None:
                         one["seconds"]["total"] / two["seconds"]["total"], 2
                     )
             runs[str(rows)] = results
-    from driftloop.atomic import write_json
+    from bench.record import write_result
 
-    report = {"cpus": os.cpu_count(), "shard_rows": shard_rows, "runs": runs}
-    write_json(args.out, report)
+    report = {"shard_rows": shard_rows, "runs": runs}
+    title = "Data stages at scale: one process vs sharded on Dask"
+    out = write_result("scale", report, title=title, quick=args.quick, path=args.out)
     print(json.dumps(report, indent=2))
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":

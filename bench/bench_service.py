@@ -21,15 +21,15 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import tempfile
 import time
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
 
+from bench.record import write_result
 from driftloop.atomic import write_json
 from driftloop.catalog import Catalog
 from driftloop.config import load_config
@@ -47,9 +47,6 @@ from tests.prefect_server import (
     wait_for,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
-OUT = ROOT / "bench" / "results" / "service.json"
-QUICK_OUT = ROOT / "bench" / "results" / "service.quick.json"
 GOAL_S = 5.0
 ROLES = ("unlabelled", "gold_dev", "gold_test")
 BASE = [
@@ -191,10 +188,7 @@ def main() -> None:
             except PostgresUnavailable as err:  # the SQLite figures above are kept
                 on_postgres = {"skipped": str(err)}
     result = {
-        "benchmark": "service",
         "what": "file drop -> retrain flow run started (server start_time), event-driven vs interval poll",
-        "when": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "load_avg_1m": os.getloadavg()[0]},
         "goal_s": GOAL_S,
         "events": events,
         "poll": poll,
@@ -203,8 +197,10 @@ def main() -> None:
         "events_meets_goal": events["median_drop_to_start_s"] < GOAL_S,
         "events_postgres_meets_goal": on_postgres.get("median_drop_to_start_s", float("inf")) < GOAL_S,
     }
-    write_json(QUICK_OUT if args.quick else OUT, result)
+    title = "Service: file drop to retrain started, file events vs poll"
+    out = write_result("service", result, title=title, quick=args.quick, machine={"load_avg_1m": os.getloadavg()[0]})
     print(result)
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":

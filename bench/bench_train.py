@@ -1,6 +1,7 @@
 """Benchmark fine-tuning: our loop (demo config) against HF Trainer padded to 128 tokens, on SMS texts.
 
-Run: ``python -m bench.bench_train [--quick]``. Writes bench/results/train.json.
+Run: ``python -m bench.bench_train [--quick]``. Writes bench/results/train.json (``train.quick.json`` with
+``--quick``).
 
 Sections:
 - ``cpu_speed``: training samples/s and peak RSS of the demo config (dynamic padding, length-grouped
@@ -20,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -29,7 +29,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-RESULTS = Path(__file__).resolve().parent / "results" / "train.json"
 SEED = 42
 LABELS = ["ham", "spam"]
 H100_BF16_DENSE_FLOPS = 989e12
@@ -275,16 +274,10 @@ def _run_worker(name: str, arg: int | None, threads: int, timeout: int = 3600) -
 
 
 def machine_info() -> dict[str, Any]:
+    """What this bench adds to the envelope's machine."""
     import torch
 
-    return {
-        "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "torch": torch.__version__,
-        "cuda": torch.cuda.is_available(),
-    }
+    return {"torch_threads": torch.get_num_threads()}
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -300,7 +293,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "stable when other processes share the cores: spinning OpenMP threads that get "
         "descheduled stall every step.",
     )
-    parser.add_argument("--out", type=Path, default=RESULTS, help="Where to write the JSON results.")
+    parser.add_argument("--out", type=Path, help="Result file; default bench/results/train.json (.quick.json).")
     parser.add_argument("--worker", choices=sorted(WORKERS), help=argparse.SUPPRESS)
     parser.add_argument("--arg", default="None", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -313,7 +306,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         print("RESULT " + json.dumps(WORKERS[args.worker](arg), default=str), flush=True)
         return {}
 
-    from driftloop.atomic import write_json
+    from bench.record import write_result
 
     samples, repeats, supervised_rows = args.samples, args.repeats, None
     if args.quick:
@@ -334,13 +327,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "samples_per_run": samples,
         "repeats": repeats,
         "runs": runs,
-        "ours_samples_per_s": median["ours"],
-        "baseline_samples_per_s": median["hf_trainer"],
-        "speedup": median["ours"] / median["hf_trainer"],
-        "ours_fp32_samples_per_s": median["ours_fp32"],
-        "speedup_fp32_only_padding_and_grouping": median["ours_fp32"] / median["hf_trainer"],
-        "ours_peak_rss_mb": rss["ours"],
-        "baseline_peak_rss_mb": rss["hf_trainer"],
+        "ours_samples_per_s": round(median["ours"], 2),
+        "baseline_samples_per_s": round(median["hf_trainer"], 2),
+        "speedup": round(median["ours"] / median["hf_trainer"], 2),
+        "ours_fp32_samples_per_s": round(median["ours_fp32"], 2),
+        "speedup_fp32_only_padding_and_grouping": round(median["ours_fp32"] / median["hf_trainer"], 2),
+        "ours_peak_rss_mb": round(rss["ours"]),
+        "baseline_peak_rss_mb": round(rss["hf_trainer"]),
         "goal_speedup_2x": median["ours"] / median["hf_trainer"] >= 2.0,
     }
     print(f"speed-up {cpu_speed['speedup']:.2f}x", flush=True)
@@ -357,22 +350,23 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         else {"skipped": "no GPU"}
     )
     report = {
-        "benchmark": "train",
         "quick": args.quick,
         "demo_config": demo_train_config().model_dump(mode="json"),
         "baseline": f"transformers.Trainer, same model and method, padding='max_length' {BASELINE_MAX_LENGTH}, fp32",
         "cpu_speed": cpu_speed,
         "full_supervision": supervised,
         "gpu_qlora": gpu,
-        "machine": {
-            **machine_info(),
-            "bench_threads": args.threads or "torch default",
-            "load_average_before": load_before,
-            "load_average_after": os.getloadavg(),
-        },
     }
-    write_json(args.out, report)
+    machine = {
+        **machine_info(),
+        "bench_threads": args.threads or "torch default",
+        "load_average_before": load_before,
+        "load_average_after": os.getloadavg(),
+    }
+    title = "Fine-tuning: our loop vs HF Trainer"
+    out = write_result("train", report, title=title, quick=args.quick, path=args.out, machine=machine)
     print(json.dumps(report, indent=2, default=str))
+    print(f"wrote {out}")
     return report
 
 

@@ -10,18 +10,16 @@ overrides), the end model on the weak labels, its self-training rounds and, wher
 supervised upper bound (same model, config and balancing, gold labels), mean ± std over ``--seeds``. ``--review-train
 METHOD``: the review simulation with retraining (gold as the reviewer, 3 seeds). ``--augment-ablation [RATIO ...]``:
 the config's augmentation run once per ``augment.max_synthetic_ratio``, then round-0 end models on the weak rows with
-and without the synthetic rows, paired by seed. Writes ``bench/results/weak.json`` (``weak.quick.json`` with
-``--quick``) after every seed; other datasets' entries in the file are kept, each with the command that made it.
+and without the synthetic rows, paired by seed. Writes ``bench/results/weak_supervision.json``
+(``weak_supervision.quick.json`` with ``--quick``) after every seed; other datasets' entries in the file are kept,
+each with the command that made it.
 Defaults are never tuned on gold test.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import os
-import platform
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,7 +29,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import accuracy_score, f1_score
 
-from driftloop.atomic import write_json
+from bench.record import command_line, machine_info, read_results, result_path, write_result
 from driftloop.config import ReviewConfig, WeakLabelConfig, load_config
 from driftloop.tasks.demo_data import read_sms_corpus, split_demo
 from driftloop.tasks.lf import load_lfs
@@ -41,6 +39,12 @@ from driftloop.tasks.review import build_queue
 from driftloop.tasks.weak_label import predict_proba, weak_label
 
 REPO = Path(__file__).resolve().parents[1]
+STEM, TITLE = "weak_supervision", "Weak supervision: labelers, end models, review, augmentation"
+
+
+def _save(out: Path, report: dict[str, Any]) -> None:
+    """Save the report so far in the result envelope (a long run leaves usable figures behind)."""
+    write_result(STEM, report, title=TITLE, quick=report["quick"], path=out)
 
 
 def _datasets(quick: bool) -> dict[str, dict[str, Any]]:
@@ -299,7 +303,7 @@ def train_figures(
         figures["seeds"] = list(range(seed + 1))
         figures["summary"] = _train_summary(runs, label_model_test)
         report["datasets"][name]["training"] = figures
-        write_json(out, report)  # after every seed: a long run leaves usable figures behind
+        _save(out, report)  # after every seed: a long run leaves usable figures behind
         print(name, "seed", seed, figures["summary"], flush=True)
     return figures
 
@@ -388,7 +392,7 @@ def augmentation_ablation(
             if arm != "weak_only"
         }
         report["datasets"][name]["augmentation_ablation"] = figures
-        write_json(out, report)
+        _save(out, report)
         print(name, "augmentation ablation, seed", seed, figures["summary"]["test_macro_f1_points_over_weak_only"])
     return figures
 
@@ -421,9 +425,6 @@ def _train_summary(runs: dict[str, list[dict[str, float]]], label_model_test: di
 
 
 def main() -> None:
-    import shlex
-    import sys
-
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="BBC sample of 900 rows, 1 seed.")
     parser.add_argument("--train", action="store_true", help="Also train end models (slow on CPU).")
@@ -457,22 +458,19 @@ def main() -> None:
             "one augmented arm per augment.max_synthetic_ratio RATIO (none given: the config's)."
         ),
     )
-    parser.add_argument("--out", type=Path, help="Result file; default bench/results/weak.json (weak.quick.json).")
+    parser.add_argument("--out", type=Path, help=f"Result file; default bench/results/{STEM}.json (.quick.json).")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("driftloop").setLevel(logging.INFO)  # training progress: step, loss, dev macro-F1
     seeds = 1 if args.quick else args.seeds
-    out = args.out or REPO / "bench" / "results" / ("weak.quick.json" if args.quick else "weak.json")
+    out = args.out or result_path(STEM, quick=args.quick)
     # Other datasets' figures in an existing file are kept: each dataset records the command that made it.
-    previous = json.loads(out.read_text(encoding="utf-8")) if out.exists() else {}
+    previous = read_results(out)
     report: dict[str, Any] = {
-        "bench": "weak",
-        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {"platform": platform.platform(), "processor": platform.processor(), "cpus": os.cpu_count()},
         "quick": args.quick,
         "datasets": {k: v for k, v in previous.get("datasets", {}).items() if k not in args.datasets},
     }
-    command = "python -m bench.bench_weak " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    command = command_line()
     for name, ds in _datasets(args.quick).items():
         if name not in args.datasets:
             continue
@@ -482,17 +480,17 @@ def main() -> None:
             "command": command,
             "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "overrides": args.overrides,
-            "machine": report["machine"],
+            "machine": machine_info(),
         }
         report["datasets"][name] = figures
         if not args.no_review:
             figures["review"] = review_simulation(ds, result, seeds=3)
-        write_json(out, report)
+        _save(out, report)
         print(name, {k: figures[k] for k in ("aggregator", "calibration", "test")}, figures.get("review"), flush=True)
         cfg = load_config(REPO / ds["config"], args.overrides)
         if args.review_train:
             figures["review_with_retraining"] = review_training_simulation(name, ds, cfg, 3, args.review_train)
-            write_json(out, report)
+            _save(out, report)
         if args.supervised_only:
             gold = _pool_gold(name, ds)  # the SMS pool's labels come back from the corpus
             scores = [supervised_fit(ds, cfg, seed, gold) for seed in range(seeds)]
@@ -502,14 +500,14 @@ def main() -> None:
                 "per_seed": scores,
                 **{m: _mean_std([r[m] for r in scores]) for m in ("accuracy", "macro_f1")},
             }
-            write_json(out, report)
+            _save(out, report)
         if args.augment_ablation is not None:
             ratios = args.augment_ablation or [cfg.augment.max_synthetic_ratio]
             augmentation_ablation(name, ds, result, seeds, cfg, ratios, out, report)
         if args.train:
             train_figures(name, ds, result, seeds, cfg, figures["test"]["chosen"], out, report)
         figures["run"]["seconds"] = round(time.perf_counter() - started, 1)
-        write_json(out, report)
+        _save(out, report)
     print(f"wrote {out}")
 
 

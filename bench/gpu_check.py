@@ -8,7 +8,8 @@ linear layer, and trains causal-LM loss on real SMS texts: a few warm-up steps, 
 ones. Reports tokens/s, peak memory, whether the loss fell, and MFU against the dense bf16 peak
 (989 TFLOP/s: H100/H200 SXM). Model FLOPs per token: 6 x trainable + 4 x frozen parameters (a frozen
 weight needs no weight gradient) + attention's 12 x layers x seq_len x hidden. Writes
-bench/results/gpu_check.json (or ``--out``). Without a CUDA GPU it says so, writes that, and exits 0.
+bench/results/gpu_check.json (or ``--out``). Without a CUDA GPU it says so, writes that to gpu_check.quick.json (so
+a CPU machine's ``make bench`` never replaces a GPU result), and exits 0.
 ``--texts`` takes a UTF-8 file with one text per line instead of the SMS corpus package, so the
 script needs only torch, transformers, peft and bitsandbytes on the GPU machine.
 
@@ -31,7 +32,6 @@ from driftloop.runtime import apply_defaults
 
 apply_defaults()
 
-RESULTS = Path(__file__).resolve().parent / "results" / "gpu_check.json"
 PEAK_BF16_TFLOPS = 989.0
 IGNORE_INDEX = -100
 
@@ -64,11 +64,14 @@ def chunked_causal_lm_loss(hidden, weight, labels, chunk: int, softcap: float | 
     return total / (targets != IGNORE_INDEX).sum().clamp(min=1)
 
 
-def _write(result: dict, out: Path) -> None:
-    from driftloop.atomic import write_json
+def _write(result: dict, out: Path | None, versions: dict | None = None) -> None:
+    from bench.record import write_result
 
-    write_json(out, result)
+    title = "GPU check: QLoRA throughput and MFU"
+    quick = result["status"] == "no_gpu"
+    path = write_result("gpu_check", result, title=title, quick=quick, path=out, machine=versions)
     print(json.dumps(result, indent=2))
+    print(f"wrote {path}")
 
 
 def _texts(n: int, path: Path | None) -> list[str]:
@@ -92,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--ce-chunk", type=int, default=4096, help="tokens per loss chunk with --loss chunked")
     parser.add_argument("--texts", type=Path, help="UTF-8 file, one text per line (default: the SMS corpus)")
-    parser.add_argument("--out", type=Path, default=RESULTS, help=f"result JSON (default: {RESULTS})")
+    parser.add_argument("--out", type=Path, help="result JSON (default: bench/results/gpu_check.json)")
     args = parser.parse_args(argv)
 
     import torch
@@ -177,7 +180,6 @@ def main(argv: list[str] | None = None) -> int:
     achieved = flops_per_token * tokens / elapsed / 1e12
     result = {
         "status": "ok",
-        "device": torch.cuda.get_device_name(0),
         "model": args.model,
         "method": "qlora (nf4, double quant, bf16 compute, LoRA r=16 on all linear layers)",
         "compiled": args.compile,
@@ -197,12 +199,9 @@ def main(argv: list[str] | None = None) -> int:
         "loss_first": round(losses[0], 4),
         "loss_last": round(losses[-1], 4),
         "loss_fell": losses[-1] < losses[0],
-        "torch": torch.__version__,
-        "transformers": transformers.__version__,
-        "peft": peft.__version__,
-        "bitsandbytes": bitsandbytes.__version__,
     }
-    _write(result, args.out)
+    versions = {"transformers": transformers.__version__, "peft": peft.__version__}
+    _write(result, args.out, {**versions, "bitsandbytes": bitsandbytes.__version__})
     return 0 if result["loss_fell"] else 1
 
 
