@@ -63,8 +63,15 @@ lint: install  ## ruff check and ruff format --check (run by make test)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: install system-deps lint  ## Install, lint and run the test suite (no GPU, no network)
-	$(BIN)/python -m pytest -q -m "not gpu"
+# The fast tier: no real server process, browser, pretrained model, PostgreSQL or worker processes (see the
+# markers in pyproject.toml). test-all runs every test; GPU tests skip themselves where there is no GPU.
+FAST := not (server or browser or pretrained or postgres or processes or gpu)
+
+test: install lint  ## Install, lint and run the fast tests (a few minutes; prints the 15 slowest)
+	$(BIN)/python -m pytest -q -m "$(FAST)" --durations=15
+
+test-all: install system-deps lint  ## Install, lint and run every test: real servers, browser, PostgreSQL, wheel, models
+	$(BIN)/python -m pytest -q --durations=25
 
 bench: install  ## Run the benchmarks; JSON lands in bench/results/
 	$(BIN)/python -m bench.bench_clean

@@ -15,7 +15,17 @@ from driftloop.packaged import init_project  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 
 
+# Markers name what a test needs beyond this process (pyproject.toml); `make test` deselects them all. A test
+# that asks for one of these fixtures needs what the marker says, whether or not it is marked by hand.
+FIXTURE_NEEDS = {"prefect_harness": pytest.mark.server, "browser": pytest.mark.browser}
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects: the markers added here count
 def pytest_collection_modifyitems(config, items):
+    for item in items:
+        for fixture, marker in FIXTURE_NEEDS.items():
+            if fixture in getattr(item, "fixturenames", ()):
+                item.add_marker(marker)
     try:
         import torch
 
@@ -28,6 +38,30 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():
+    """One temporary Prefect server (SQLite) for every test of the session that runs a flow; started on first use."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=180):
+        yield
+
+
+@pytest.fixture(autouse=True)
+def _no_hidden_prefect_server(request):
+    """A test not marked ``server`` must not start one: Prefect's API points at a closed port, so it fails at once.
+
+    Without this, a flow run or an artifact outside a run would quietly start an ephemeral server (seconds each).
+    """
+    if request.node.get_closest_marker("server") or "prefect_harness" in request.fixturenames:
+        yield
+        return
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings({PREFECT_API_URL: "http://127.0.0.1:9/api"}):
+        yield
 
 
 @pytest.fixture

@@ -113,7 +113,7 @@ def test_filter_needs_its_columns_and_checks_label_check_output():
         )
 
 
-@pytest.mark.integration
+@pytest.mark.pretrained
 @needs_apertium
 def test_filter_with_real_minilm_and_real_back_translations(sms):
     augmenter = build_augmenter("back_translation", BackTranslationConfig(), Runtime())

@@ -451,7 +451,7 @@ def test_disabled_or_balanced_data_generates_nothing(sms):
     assert list(result.samples.columns) == list(SAMPLE_COLUMNS)
 
 
-@pytest.mark.integration
+@pytest.mark.pretrained
 def test_packaged_gemma_paraphrases_real_sms(sms, tmp_path):
     cfg = ParaphraseConfig(max_new_tokens=40, batch_size=4)
     augmenter = build_augmenter("paraphrase", cfg, Runtime("cpu", None))

@@ -19,7 +19,7 @@ from tests.prefect_server import kill_group, wait_for
 from tests.tiny_models import sms_like_frame, tiny_bert_dir
 
 LABELS = ["ham", "spam"]
-pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("one_torch_thread")]
+pytestmark = [pytest.mark.processes, pytest.mark.usefixtures("one_torch_thread")]
 
 
 def _cfg(model: str, **overrides) -> TrainConfig:

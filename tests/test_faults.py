@@ -22,7 +22,7 @@ from tests.prefect_server import TERMINAL, PrefectServer, emit_events, kill_grou
 from tests.test_service import SMALL, demo_parts, digests, summaries
 from tests.tiny_models import tiny_bert_dir
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.processes, pytest.mark.server]
 REPO = Path(__file__).resolve().parents[1]
 
 

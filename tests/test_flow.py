@@ -8,14 +8,13 @@ import shutil
 from pathlib import Path
 
 import pytest
-from prefect.testing.utilities import prefect_test_harness
 
 from driftloop.catalog import Catalog
 from driftloop.config import load_config
 from driftloop.errors import ValidationFailed
 from driftloop.tasks.demo_data import read_sms_corpus, split_demo
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.server, pytest.mark.pretrained]
 
 # Small, fast settings; the rest comes from configs/sms_spam.yaml.
 SMALL = [
@@ -30,16 +29,9 @@ SMALL = [
     "augment.paraphrase.enabled=false",
     f"augment.back_translation.enabled={shutil.which('apertium') is not None}",
     "train.method=feature",
-    # Off in the demo config (one fit by default); on here so the seed band and self-training are covered.
-    "train.seeds=3",
-    "self_train.enabled=true",
 ]
-
-
-@pytest.fixture(scope="module")
-def harness():
-    with prefect_test_harness(server_startup_timeout=120):
-        yield
+# Off in the demo config (one fit by default); on for the first run so the seed band and self-training are covered.
+SWEEP = ["train.seeds=3", "self_train.enabled=true"]
 
 
 def _write_demo(project: Path) -> dict:
@@ -56,11 +48,11 @@ def _raw_digests(project: Path) -> dict[str, str]:
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(raw.glob("*.parquet"))}
 
 
-def test_pipeline_runs_and_writes_summary(harness, project):
+def test_pipeline_runs_and_writes_summary(prefect_harness, project):
     from driftloop.flows.pipeline import pipeline
 
     parts = _write_demo(project)
-    summary = pipeline(config_path=str(project / "configs" / "sms_spam.yaml"), overrides=SMALL)
+    summary = pipeline(config_path=str(project / "configs" / "sms_spam.yaml"), overrides=[*SMALL, *SWEEP])
     run_dir = Path(summary["run_dir"])
     on_disk = json.loads((run_dir / "summary.json").read_text())
     assert on_disk["status"] == "succeeded" and on_disk["run_id"] == summary["run_id"]
@@ -88,7 +80,7 @@ def test_pipeline_runs_and_writes_summary(harness, project):
     assert evaluation["n_test"] == len(parts["gold_test"]) and evaluation["n_synthetic_excluded"] == 0
     assert evaluation["accuracy"] > evaluation["majority_accuracy"]
     assert evaluation["label_model_accuracy"] is not None
-    # 3 seeds and one self-training round (SMALL): the band and the rounds are in the summary.
+    # 3 seeds and one self-training round (SWEEP): the band and the rounds are in the summary.
     band = on_disk["seed_band"]
     assert [r["seed"] for r in band["seeds"]] == [42, 43, 44] and sum(r["kept"] for r in band["seeds"]) == 1
     assert band["test_macro_f1"]["n"] == 3 and "points_over_label_model" in band
@@ -145,7 +137,7 @@ def test_pipeline_runs_and_writes_summary(harness, project):
     assert broken.exit_code == 1 and "not valid JSON" in broken.output
 
 
-def test_failed_gate_fails_the_flow_and_keeps_raw_data(harness, project):
+def test_failed_gate_fails_the_flow_and_keeps_raw_data(prefect_harness, project):
     from driftloop.flows.pipeline import pipeline
 
     _write_demo(project)
@@ -165,7 +157,7 @@ def test_failed_gate_fails_the_flow_and_keeps_raw_data(harness, project):
     assert ok["status"] == "succeeded" and _raw_digests(project) == before
 
 
-def test_watch_and_drift_check_never_touch_raw_data(harness, project):
+def test_watch_and_drift_check_never_touch_raw_data(prefect_harness, project):
     from driftloop.flows.drift import drift_check
     from driftloop.flows.pipeline import pipeline
     from driftloop.flows.retrain import watch_incoming

@@ -10,7 +10,6 @@ import numpy as np
 import pandas as pd
 import polars as pl
 import pytest
-from prefect.testing.utilities import prefect_test_harness
 
 from driftloop.catalog import Catalog
 from driftloop.config import load_config
@@ -85,12 +84,6 @@ def test_dedup_of_an_extended_pool_settles_only_the_new_rows_and_equals_the_full
         dedup(rows.iloc[: settled - 1], prior=before)
 
 
-@pytest.fixture(scope="module")
-def harness():
-    with prefect_test_harness(server_startup_timeout=180):
-        yield
-
-
 def _single_process(catalog: Catalog, cfg):
     """Today's reference: ``clean`` on the whole pool, then ``apply_lfs`` on the rows it kept."""
     pool, _ = load_role(catalog, cfg, "unlabelled")
@@ -103,7 +96,7 @@ def _stable(report: dict) -> dict:
     return {k: v for k, v in report.items() if k not in _VOLATILE}
 
 
-def test_a_new_snapshot_recomputes_only_its_shards_and_equals_a_run_from_scratch(harness, project: Path):
+def test_a_new_snapshot_recomputes_only_its_shards_and_equals_a_run_from_scratch(prefect_harness, project: Path):
     gold, first, second = _batches()
     incoming = project / "data" / "incoming"
     gold.iloc[:150].to_csv(incoming / "sms_gold_dev.csv", index=False)

@@ -15,7 +15,8 @@ from tests.prefect_server import PG_BIN, PostgresUnavailable, PrefectServer, Thr
 from tests.test_service import SMALL, demo_parts
 
 pytestmark = [
-    pytest.mark.integration,
+    pytest.mark.postgres,
+    pytest.mark.server,
     pytest.mark.skipif(
         PG_BIN is None, reason="PostgreSQL server binaries (initdb) not found: `make system-deps` installs postgresql"
     ),

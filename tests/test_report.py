@@ -1,6 +1,6 @@
 """HTML reports: run report, index, drift report, comparison, CLI, MLflow, and a real browser looking at them.
 
-Most tests build run folders from synthetic summaries (cheap); one integration test renders the
+Most tests build run folders from synthetic summaries (cheap); one test (server, pretrained, browser) renders the
 report of a real small pipeline run. Browser tests drive Debian's chromium through Playwright and
 save their screenshots under the test's tmp dir.
 """
@@ -543,18 +543,15 @@ def test_reports_in_a_real_browser(browser, runs, tmp_path):
     assert len(list(shots.glob("*.png"))) == 12
 
 
-@pytest.mark.integration
-def test_real_pipeline_run_writes_a_report_that_renders(browser, project, tmp_path):
+@pytest.mark.pretrained
+def test_real_pipeline_run_writes_a_report_that_renders(prefect_harness, browser, project, tmp_path):
     """A real small run: the pipeline's finally block writes the report and the index; Chromium looks at both."""
-    from prefect.testing.utilities import prefect_test_harness
-
     from driftloop.flows.pipeline import pipeline
     from tests.test_flow import SMALL, _write_demo
 
     _write_demo(project)
     overrides = [*SMALL, "augment.back_translation.enabled=false", "validation.build_data_docs=false"]
-    with prefect_test_harness(server_startup_timeout=120):
-        summary = pipeline(config_path=str(project / "configs" / "sms_spam.yaml"), overrides=overrides)
+    summary = pipeline(config_path=str(project / "configs" / "sms_spam.yaml"), overrides=overrides)
     report = Path(summary["run_dir"]) / "report.html"
     assert report.exists() and (project / "runs" / "index.html").exists()
     assert len(report.read_bytes()) < 2_000_000

@@ -9,7 +9,6 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
-from prefect.testing.utilities import prefect_test_harness
 
 from driftloop.catalog import Catalog
 from driftloop.config import load_config
@@ -79,13 +78,7 @@ def _pool_with_duplicates() -> pd.DataFrame:
     return pd.DataFrame({"text": texts + exact + near + extra})
 
 
-@pytest.fixture(scope="module")
-def harness():
-    with prefect_test_harness(server_startup_timeout=180):
-        yield
-
-
-def test_sharded_stages_equal_the_single_process_path_locally_and_on_dask(harness, project: Path):
+def test_sharded_stages_equal_the_single_process_path_locally_and_on_dask(prefect_harness, project: Path):
     corpus = read_sms_corpus().sample(400, random_state=2)
     incoming = project / "data" / "incoming"
     corpus.iloc[:200].to_csv(incoming / "sms_gold_dev.csv", index=False)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from prefect.testing.utilities import prefect_test_harness
 
 from driftloop.config import load_config
 from driftloop.tasks.lf import load_lfs
@@ -73,8 +72,8 @@ def test_weak_labels_pass_the_confidence_gate_on_defaults(corpus) -> None:
     assert len(result.uncovered) == m["abstained_rows"]
 
 
-@pytest.mark.integration
-def test_pipeline_end_to_end_passes_the_gate_on_defaults(project: Path, corpus) -> None:
+@pytest.mark.pretrained
+def test_pipeline_end_to_end_passes_the_gate_on_defaults(prefect_harness, project: Path, corpus) -> None:
     from driftloop.flows.pipeline import pipeline
 
     parts = split_news(corpus, seed=42, sample=700)
@@ -82,8 +81,7 @@ def test_pipeline_end_to_end_passes_the_gate_on_defaults(project: Path, corpus) 
         parts[name].to_csv(project / "data" / "incoming" / f"bbc_{name}.csv", index=False)
     # Defaults except speed: a frozen-encoder head instead of LoRA keeps the test well under two minutes.
     overrides = ["train.method=feature", "validation.build_data_docs=false"]
-    with prefect_test_harness(server_startup_timeout=120):
-        summary = pipeline(config_path=str(project / "configs" / "bbc_news.yaml"), overrides=overrides)
+    summary = pipeline(config_path=str(project / "configs" / "bbc_news.yaml"), overrides=overrides)
     assert summary["validation"]["success"] is True
     weak = summary["weak_labeling"]
     assert weak["dev_ece"] is not None and weak["aggregator"] in ("weighted_vote", "majority_vote", "label_model")

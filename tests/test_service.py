@@ -88,7 +88,7 @@ def write_poison_folder(incoming: Path, outside: Path, pool) -> None:
     (incoming / "link.csv").symlink_to(secret)
 
 
-@pytest.mark.integration
+@pytest.mark.server
 def test_poison_folder_then_a_burst_trains_once_per_batch(server, project, tmp_path_factory):
     cfg_path = project / "configs" / "sms_spam.yaml"
     overrides = [*SMALL, "ingest.max_file_mb=1"]

@@ -10,7 +10,6 @@ from dataclasses import FrozenInstanceError
 from pathlib import Path
 
 import pytest
-from prefect.testing.utilities import prefect_test_harness
 
 from driftloop.catalog import Catalog
 from driftloop.config import load_config
@@ -32,7 +31,7 @@ from driftloop.tasks.demo_data import read_sms_corpus, split_demo
 from driftloop.tasks.self_train import scores
 from tests.tiny_models import tiny_bert_dir
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.server, pytest.mark.pretrained]
 
 RUN = "20260101T000000Z-test-0000"
 
@@ -57,13 +56,7 @@ def _overrides(tiny: Path) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def harness():
-    with prefect_test_harness(server_startup_timeout=120):
-        yield
-
-
-@pytest.fixture(scope="module")
-def staged(tmp_path_factory, harness):
+def staged(tmp_path_factory, prefect_harness):
     """A project with the demo config, a 1,200-row slice of the corpus landed, and the settings for a quick run."""
     project = tmp_path_factory.mktemp("steps")
     init_project(project)
@@ -76,7 +69,7 @@ def staged(tmp_path_factory, harness):
     return cfg, parts
 
 
-def test_load_fails_clearly_when_a_role_is_missing(tmp_path, harness):
+def test_load_fails_clearly_when_a_role_is_missing(tmp_path, prefect_harness):
     init_project(tmp_path)
     cfg = load_config(tmp_path / "configs" / "sms_spam.yaml")
     with pytest.raises(InputError, match="no unlabelled data has been ingested.*driftloop demo-data"):

