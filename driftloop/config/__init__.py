@@ -4,7 +4,7 @@ Loaded from YAML (``configs/*.yaml``) with ``--set a.b=c`` overrides. Every fiel
 default and a one-line description; an invalid value fails at load time with a message
 naming the field. Secrets never live here: they come from the environment.
 
-Relative paths (the one rule; README "Paths in a config" says the same): every relative path in a
+Relative paths (the one rule; docs/configuration.md "Paths in a config" says the same): every relative path in a
 config loaded with :func:`load_config` is relative to **the folder that holds the config file**,
 never to the working directory, whether it is written in the file or given with ``--set``. That
 covers ``project.root`` (default ``.``: the config's own folder; the demo's ``configs/sms_spam.yaml``
