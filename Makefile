@@ -90,7 +90,7 @@ bench: install  ## Run the benchmarks; JSON lands in bench/results/
 docs: install  ## Regenerate docs/configuration.md and bench/RESULTS.md, then build the static site into site/ (offline)
 	$(BIN)/python -m driftloop.docs
 	$(BIN)/python -m bench.results
-	$(BIN)/mkdocs build --strict --site-dir site
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
 
 serve: install  ## Serve the scheduled and event-triggered deployments (needs PREFECT_API_URL)
 	$(BIN)/python -m driftloop.deployments.serve --config $(CONFIG)

@@ -49,6 +49,18 @@ def prefect_harness():
         yield
 
 
+@pytest.fixture(scope="session")
+def browser():
+    """One headless Chromium (Debian's, driven by Playwright) for every page the session looks at."""
+    pytest.importorskip("playwright", reason="pip install -e '.[dev]' installs playwright")
+    from tests.browser import Browser, chromium_path
+
+    if chromium_path() is None:
+        pytest.skip("no chromium: make system-deps installs Debian's chromium")
+    with Browser() as b:
+        yield b
+
+
 @pytest.fixture(autouse=True)
 def _no_hidden_prefect_server(request):
     """A test not marked ``server`` must not start one: Prefect's API points at a closed port, so it fails at once.

@@ -495,17 +495,6 @@ def test_mlflow_logs_params_metrics_and_artifacts(runs):
 # ---- in a real browser ---------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def browser():
-    pytest.importorskip("playwright", reason="pip install -e '.[dev]' installs playwright")
-    from tests.browser import Browser, chromium_path
-
-    if chromium_path() is None:
-        pytest.skip("no chromium: make system-deps installs Debian's chromium")
-    with Browser() as b:
-        yield b
-
-
 def _look(browser, page: Path, shots: Path, name: str, expected_sections: list[str]) -> None:
     for width, height, dark in ((1280, 800, False), (390, 844, True)):
         visit = browser.visit(
