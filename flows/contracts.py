@@ -117,10 +117,12 @@ class TrainGate:
 
 @dataclass(frozen=True)
 class FineTuned:
-    """The fit kept (best gold dev macro-F1 over ``train.seeds`` seeds, the first on a tie) and every seed's fit."""
+    """The fit kept (best held-out gold dev macro-F1 over ``train.seeds`` seeds, the first on a tie) and every seed's
+    fit."""
 
     result: Any  # driftloop.tasks.train.TrainResult: a model in memory
     fits: list[Any]  # one TrainResult per seed, in seed order; the kept one included
+    rows: dict[str, int]  # which rows trained (weak, synthetic, gold) and how many gold dev rows were held out
 
 
 @dataclass(frozen=True)

@@ -20,22 +20,48 @@ from driftloop.flows.publish import logger, publish_markdown, publish_table
 
 if TYPE_CHECKING:
     from driftloop.tasks.evaluate import EvaluationResult
+    from driftloop.tasks.gold_rows import GoldSplit
     from driftloop.tasks.train import TrainResult
+
+
+def _gold_split(cfg: DriftloopConfig, catalog: Catalog, cleaned: Cleaned) -> GoldSplit:
+    """Gold dev cut into the rows that train and the rows held out to select (the same cut in every step)."""
+    from driftloop.tasks.gold_rows import split_gold_dev
+
+    dev = catalog.read_artifact(cleaned.gold_dev.artifact, cleaned.gold_dev.key)
+    return split_gold_dev(dev, cfg.gold_rows, seed=cfg.project.seed)
+
+
+def _end_model_training_set(cfg: DriftloopConfig, catalog: Catalog, balanced: Balanced, split: GoldSplit):
+    """The validated weak-labelled training set plus the gold training rows."""
+    from driftloop.tasks.gold_rows import with_gold_rows
+
+    train_df = catalog.read_artifact(balanced.train.artifact, balanced.train.key)
+    return with_gold_rows(train_df, split.train, cfg.gold_rows)
 
 
 @task(name="fine-tune", cache_policy=NO_CACHE, persist_result=False)
 def fine_tune_task(cfg: DriftloopConfig, run_id: str, balanced: Balanced, cleaned: Cleaned) -> FineTuned:
-    """Fine-tune the configured model on the validated training set, once per seed; early-stop on gold dev macro-F1.
+    """Fine-tune the configured model on the validated training set plus the gold training rows, once per seed;
+    early-stop on the held-out gold dev rows' macro-F1.
 
     With ``train.seeds`` above 1 the fit with the best dev macro-F1 is kept; the others stay in memory for the seed
     band and their resume state is released now.
     """
+    from driftloop.tasks.gold_rows import training_rows
     from driftloop.tasks.train import launch_train as train
     from driftloop.tasks.train import release_checkpoints
 
     catalog = Catalog.from_config(cfg)
-    train_df = catalog.read_artifact(balanced.train.artifact, balanced.train.key)
-    dev_df = catalog.read_artifact(cleaned.gold_dev.artifact, cleaned.gold_dev.key)
+    split = _gold_split(cfg, catalog, cleaned)
+    train_df = _end_model_training_set(cfg, catalog, balanced, split)
+    dev_df = split.held_out
+    rows = {**training_rows(train_df), "gold_held_out": len(dev_df)}
+    logger().info(
+        "training rows: %(weak)d weak-labelled, %(synthetic)d synthetic, %(gold)d gold; "
+        "%(gold_held_out)d gold dev rows held out to select",
+        rows,
+    )
     fits = []
     for seed in range(cfg.project.seed, cfg.project.seed + cfg.train.seeds):
         if cfg.train.seeds > 1:
@@ -66,22 +92,24 @@ def fine_tune_task(cfg: DriftloopConfig, run_id: str, balanced: Balanced, cleane
         [{k: v for k, v in fit.summary().items() if not isinstance(v, dict)} for fit in fits],
         f"Fine-tuning {result.model} ({result.method})",
     )
-    return FineTuned(result=result, fits=fits)
+    return FineTuned(result=result, fits=fits, rows=rows)
 
 
 @task(name="self-train", cache_policy=NO_CACHE, persist_result=False)
 def self_train_task(
     cfg: DriftloopConfig, run_id: str, base: TrainResult, balanced: Balanced, cleaned: Cleaned, weak: WeakLabels
 ) -> SelfTrained:
-    """Pseudo-label the pool rows no LF covers with the end model and train again; gold dev keeps or drops a round."""
+    """Pseudo-label the pool rows no LF covers with the end model and train again; held-out gold dev keeps or drops
+    a round."""
     from driftloop.tasks.self_train import self_train
     from driftloop.tasks.train import launch_train, release_checkpoints
 
     catalog = Catalog.from_config(cfg)
+    split = _gold_split(cfg, catalog, cleaned)
     outcome = self_train(
-        catalog.read_artifact(balanced.train.artifact, balanced.train.key),
+        _end_model_training_set(cfg, catalog, balanced, split),
         catalog.read_artifact("weak_label.uncovered", weak.key),
-        catalog.read_artifact(cleaned.gold_dev.artifact, cleaned.gold_dev.key),
+        split.held_out,
         cfg.data.labels,
         cfg.train,
         cfg.self_train,
@@ -163,6 +191,47 @@ def evaluate_task(
         evaluation.label_model_accuracy,
     )
     return evaluation
+
+
+@task(name="gold-only-baseline", cache_policy=NO_CACHE, persist_result=False)
+def gold_baseline_task(cfg: DriftloopConfig, run_id: str, cleaned: Cleaned) -> dict[str, Any] | None:
+    """The same model fine-tuned on the gold training rows alone, early-stopped on the same held-out rows, on gold
+    test: what the rows a user labelled by hand give without the pipeline. None when no gold row trains."""
+    from driftloop.tasks.gold_rows import baseline_record
+    from driftloop.tasks.self_train import scores
+    from driftloop.tasks.train import launch_train as train
+
+    catalog = Catalog.from_config(cfg)
+    split = _gold_split(cfg, catalog, cleaned)
+    if split.train.empty or split.held_out.empty:
+        return None
+    logger().info("gold-only baseline: fine-tuning on %d gold dev rows alone", len(split.train))
+    fit = train(split.train, split.held_out, cfg.data.labels, cfg.train, seed=cfg.project.seed)
+    test = catalog.read_artifact(cleaned.gold_test.artifact, cleaned.gold_test.key)
+    on_test = scores(fit.classifier, test, cfg.data.labels, cfg.train.eval_batch_size)
+    record = {
+        **baseline_record(on_test, dev_macro_f1=fit.best_dev_macro_f1, rows=len(split.train)),
+        "train_seconds": round(fit.train_seconds, 1),
+    }
+    logger().info("gold-only baseline on gold test: macro-F1 %(macro_f1).4f, accuracy %(accuracy).4f", record)
+    return record
+
+
+@task(name="baselines", cache_policy=NO_CACHE, persist_result=False)
+def baselines_task(run_id: str, evaluation: EvaluationResult, gold_only: dict[str, Any] | None) -> dict[str, Any]:
+    """The end model beside the label model and the gold-only baseline on gold test, and the verdict."""
+    from driftloop.tasks.gold_rows import compare_with_baselines
+
+    end_model = {"macro_f1": evaluation.macro_f1, "accuracy": evaluation.accuracy}
+    compared = compare_with_baselines(end_model, evaluation.label_model, gold_only)
+    logger().info(compared["verdict"])
+    rows = [
+        {"predictor": name.replace("_", " "), **{k: compared[name][k] for k in ("macro_f1", "accuracy")}}
+        for name in ("end_model", "label_model", "gold_only")
+        if compared[name]
+    ]
+    publish_table(run_id, "baselines", rows, compared["verdict"])
+    return compared
 
 
 @task(name="seed-band", cache_policy=NO_CACHE, persist_result=False)

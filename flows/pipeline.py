@@ -111,16 +111,21 @@ def _run_stages(cfg: DriftloopConfig, run_id: str, summary: dict[str, Any]) -> N
 
     tuned = model_steps.fine_tune_task(cfg, run_id, balanced, cleaned)
     result = tuned.result
-    summary["training"] = result.summary()
+    summary["training"] = {**result.summary(), "rows": tuned.rows}
     if cfg.self_train.enabled:
         self_trained = model_steps.self_train_task(cfg, run_id, result, balanced, cleaned, weak)
         summary["self_training"] = {"rounds": self_trained.rounds, "kept_round": self_trained.kept_round}
         result = self_trained.result
     evaluation = model_steps.evaluate_task(cfg, run_id, result, cleaned, weak)
     summary["evaluation"] = {**evaluation.summary(), "plots": evaluation.plots}
+    gold_only = model_steps.gold_baseline_task(cfg, run_id, cleaned) if cfg.gold_rows.baseline else None
+    summary["baselines"] = model_steps.baselines_task(run_id, evaluation, gold_only)
     if len(tuned.fits) > 1:
         summary["seed_band"] = model_steps.seed_band_task(cfg, run_id, tuned, cleaned, evaluation)
     comparison = model_steps.compare_task(cfg, run_id, result, cleaned)
     summary["evaluation"]["test_sets"] = comparison["test_sets"]
-    summary["promotion"] = model_steps.promote_task(cfg, run_id, result, evaluation, datasets, comparison).summary()
+    baselines = {"gold_only_macro_f1": gold_only["macro_f1"]} if gold_only else {}
+    summary["promotion"] = model_steps.promote_task(
+        cfg, run_id, result, evaluation, datasets, {**comparison, **baselines}
+    ).summary()
     summary["promotion"].update({k: comparison[k] for k in ("champion_now", "significance") if k in comparison})

@@ -100,6 +100,18 @@ def promotion_metrics(evaluation: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def gold_only_note(metrics: Mapping[str, Any]) -> str:
+    """A note for the decision when the challenger does not beat the gold-only baseline (it may still be promoted
+    over a worse champion); empty when it does or no baseline was scored."""
+    baseline = metrics.get("gold_only_macro_f1")
+    if baseline is None or float(metrics["macro_f1"]) > float(baseline):
+        return ""
+    return (
+        f" (note: it does not beat the gold-only baseline, a model fine-tuned on the gold dev rows alone: "
+        f"macro-F1 {float(metrics['macro_f1']):.4f} <= {float(baseline):.4f})"
+    )
+
+
 def decide(
     challenger: Mapping[str, Any],
     champion: Mapping[str, Any] | None,
@@ -309,6 +321,7 @@ class Registry:
         else:
             champion_metrics = by_name[before]["metrics"] if before else None
             promoted, reason = decide(by_name[version]["metrics"], champion_metrics, cfg, before)
+            reason += gold_only_note(by_name[version]["metrics"])
             ours, theirs = (by_name[v]["data_snapshots"].get("test") if v else None for v in (version, before))
             if ours and theirs and sorted(ours) != sorted(theirs):
                 # Scores on different test sets are not strictly comparable: say so in the audit trail.

@@ -87,6 +87,13 @@ def test_pipeline_runs_and_writes_summary(prefect_harness, project):
     assert training["seed"] == next(r["seed"] for r in band["seeds"] if r["kept"])
     assert on_disk["self_training"]["rounds"][0]["round"] == 0
     assert promotion["promoted"] is True and promotion["champion_after"] == summary["run_id"]
+    # Half of gold dev trains (stratified), half selects; the gold-only baseline and the verdict are recorded.
+    rows = training["rows"]
+    assert rows["gold"] + rows["gold_held_out"] == len(parts["gold_dev"]) and rows["gold"] > 0
+    baselines = on_disk["baselines"]
+    assert baselines["gold_only"]["train_rows"] == rows["gold"] and 0 < baselines["gold_only"]["macro_f1"] <= 1
+    assert baselines["end_model"]["macro_f1"] == round(evaluation["macro_f1"], 6)
+    assert baselines["earned"] is (baselines["points_over_best_baseline"] > 0) and baselines["verdict"]
     model_dir = project / "models" / summary["run_id"]
     assert (model_dir / "README.md").exists() and (model_dir / "confusion_matrix.png").exists()
 

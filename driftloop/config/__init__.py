@@ -46,7 +46,14 @@ from driftloop.config.loader import (  # noqa: F401
     reference_rows,
     resolve_paths,
 )
-from driftloop.config.model import EvaluateConfig, PromotionConfig, ReviewConfig, SelfTrainConfig, TrainConfig  # noqa: F401
+from driftloop.config.model import (  # noqa: F401
+    EvaluateConfig,
+    GoldRowsConfig,
+    PromotionConfig,
+    ReviewConfig,
+    SelfTrainConfig,
+    TrainConfig,
+)
 from driftloop.config.service import (  # noqa: F401
     DEFAULT_DRIFT_THRESHOLDS,
     DaskConfig,

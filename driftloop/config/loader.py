@@ -23,7 +23,14 @@ from driftloop.config.data import (
     ValidationConfig,
     WeakLabelConfig,
 )
-from driftloop.config.model import EvaluateConfig, PromotionConfig, ReviewConfig, SelfTrainConfig, TrainConfig
+from driftloop.config.model import (
+    EvaluateConfig,
+    GoldRowsConfig,
+    PromotionConfig,
+    ReviewConfig,
+    SelfTrainConfig,
+    TrainConfig,
+)
 from driftloop.config.service import (
     DriftConfig,
     IngestConfig,
@@ -51,6 +58,7 @@ class DriftloopConfig(_Section):
     service: ServiceConfig = Field(default_factory=ServiceConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     self_train: SelfTrainConfig = Field(default_factory=SelfTrainConfig)
+    gold_rows: GoldRowsConfig = Field(default_factory=GoldRowsConfig)
     review: ReviewConfig = Field(default_factory=ReviewConfig)
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
     promotion: PromotionConfig = Field(default_factory=PromotionConfig)

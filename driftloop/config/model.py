@@ -185,6 +185,31 @@ class SelfTrainConfig(_Section):
     )
 
 
+class GoldRowsConfig(_Section):
+    """What the gold dev rows do for the end model (driftloop.tasks.gold_rows): train it, select it, or both."""
+
+    train_share: float = Field(
+        0.5,
+        ge=0.0,
+        lt=1.0,
+        description=(
+            "Share of the gold dev rows (stratified by label) that join the end model's training set with their gold "
+            "labels; the rest early-stop, choose seeds and self-training rounds, and give the out-of-fold dev scores. "
+            "0: gold dev only selects, as before."
+        ),
+    )
+    weight: float = Field(
+        1.0, gt=0.0, le=100.0, description="Loss weight of a gold training row relative to a weak-labelled row."
+    )
+    baseline: bool = Field(
+        True,
+        description=(
+            "Also fine-tune the same model on the gold training rows alone (early-stopped on the same held-out rows) "
+            "and report it on gold test beside the label model and the end model. Needs train_share above 0."
+        ),
+    )
+
+
 class ReviewConfig(_Section):
     """The human review queue (`driftloop review export`)."""
 

@@ -20,6 +20,8 @@ log = logging.getLogger("driftloop.train")
 
 # Config fields that change neither the numbers nor the data order: a resume may differ in these.
 FINGERPRINT_EXEMPT = {"enabled", "log_steps", "keep_checkpoints", "eval_batch_size", "merge", "strict", "seeds"}
+#: Optional column of the training table: a per-row loss weight (1 where absent).
+ROW_WEIGHT_COLUMN = "row_weight"
 
 
 def require_columns(frame: pd.DataFrame, columns: Sequence[str], name: str) -> None:
@@ -68,13 +70,15 @@ def build_targets(
     elif cfg.label_mode == "soft":
         log.info("train table has no label_probs column: soft mode trains on one-hot gold labels")
     weights = np.ones(len(train_df), dtype=np.float32)
+    if ROW_WEIGHT_COLUMN in train_df.columns:  # e.g. gold rows weighted against weak ones (tasks/gold_rows.py)
+        weights = train_df[ROW_WEIGHT_COLUMN].fillna(1.0).to_numpy(dtype=np.float32)
     if class_weights and cfg.use_class_weights:
         unknown = set(class_weights) - set(labels)
         if unknown:
             raise TrainInputError(f"class_weights names labels {sorted(unknown)} outside data.labels {list(labels)}")
         per_class = np.array([float(class_weights.get(lbl, 1.0)) for lbl in labels], dtype=np.float32)
         # The expected class weight under the target distribution (equals w[y] for one-hot rows).
-        weights = targets @ per_class
+        weights = weights * (targets @ per_class)
     return targets, weights
 
 
