@@ -19,6 +19,7 @@ import pytest
 from driftloop.catalog import Catalog
 from driftloop.flows.report import finish_run, load_run, make_server, markdown_summary, write_drift_report, write_index
 from driftloop.flows.report import write_run_report as _write_run_report
+from driftloop.tasks.gold_rows import compare_with_baselines
 from driftloop.tasks.report import RunData, Thresholds, render, run_view
 from driftloop.tasks.report.compare import compare, run_figures
 from driftloop.tasks.report.verdict import verdict
@@ -134,6 +135,11 @@ def _summary(run_id: str, *, f1: float = 0.9, raw_rows: int = 1000, status: str 
             "n_synthetic_excluded": 0,
             "confusion_matrix": [[170, 5], [5, 20]],
         },
+        "baselines": compare_with_baselines(
+            {"macro_f1": f1, "accuracy": 0.95},
+            {"macro_f1": 0.88, "accuracy": 0.94},
+            {"macro_f1": 0.86, "accuracy": 0.93, "dev_macro_f1": 0.85, "train_rows": 100},
+        ),
         "self_training": {
             "rounds": [
                 {"round": 0, "added_per_class": {"ham": 0, "spam": 0}, "dev": {"macro_f1": 0.9}, "kept": True},
@@ -362,6 +368,10 @@ def test_run_report_has_every_section_and_compares_with_previous_and_champion(ru
     assert "temperature <b>0.771</b>" in weak and "<b>0.031</b> before, <b>0.017</b> after" in weak
     assert "only 10.0% of covered pool rows have 2+ LF votes" in weak and "Weak-label reliability" in weak
     assert "weighted vote dev acc 0.950" in html  # the key figure names the chosen labeler
+    # The end model beside both honest baselines: the verdict sentence, a key figure and the evaluation table.
+    assert "The pipeline did not earn its keep on this run: the label model" in html  # run-2: 0.80 < 0.88
+    assert "vs best baseline" in html and "-8.00 pts" in html and "gold-only 0.860" in html
+    assert "fine-tuned on the gold training rows alone" in html
     # A summary from before the comparison still renders its two labelers.
     old = write_run_report(runs, "run-1").read_text()
     assert "Label model vs majority vote" in old and "Labelers compared" not in old

@@ -152,6 +152,7 @@ def _index_row(run: RunData) -> dict[str, Any]:
         "status": s.get("status"),
         "verdict": v,
         "macro_f1": evaluation.get("macro_f1"),
+        "over_baselines": (s.get("baselines") or {}).get("points_over_best_baseline"),
         "accuracy": evaluation.get("accuracy"),
         "coverage": (s.get("weak_labeling") or {}).get("coverage"),
         "clean_rows": (s.get("data") or {}).get("clean_rows"),

@@ -285,6 +285,7 @@ def evaluation_section(summary: dict[str, Any], images: dict[str, str]) -> dict[
     reliability = None
     if evaluation.get("reliability"):
         reliability = charts.reliability(evaluation["reliability"], key="rel")
+    gold_only = (summary.get("baselines") or {}).get("gold_only") or {}
     baselines = [
         {
             "predictor": "fine-tuned model",
@@ -295,6 +296,11 @@ def evaluation_section(summary: dict[str, Any], images: dict[str, str]) -> dict[
             "predictor": "label model",
             "accuracy": evaluation.get("label_model_accuracy"),
             "macro_f1": evaluation.get("label_model_macro_f1"),
+        },
+        {
+            "predictor": "fine-tuned on the gold training rows alone",
+            "accuracy": gold_only.get("accuracy"),
+            "macro_f1": gold_only.get("macro_f1"),
         },
         {
             "predictor": "majority class",

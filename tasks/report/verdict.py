@@ -34,6 +34,7 @@ class Verdict:
     headline: str
     reason: str
     failed_stage: str | None = None
+    keep: str | None = None  # did the pipeline earn its keep: the end model against the honest baselines
 
 
 def _enabled(config: dict[str, Any] | None, section: str, default: bool) -> bool:
@@ -69,14 +70,16 @@ def verdict(summary: dict[str, Any], config: dict[str, Any] | None = None) -> Ve
         return Verdict("bad", f"Failed at {stage}", reason, stage)
     if status == "running":
         return Verdict("warn", "Still running (or interrupted)", "The run has not written its final status yet.")
+    keep = (summary.get("baselines") or {}).get("verdict")
     promotion = summary.get("promotion")
     if promotion:
         reason = first_sentence(str(promotion.get("reason") or ""), 300)
         if promotion.get("promoted"):
-            return Verdict("ok", "Promoted to champion", reason)
-        return Verdict("warn", "Passed, kept as challenger", reason)
+            return Verdict("ok", "Promoted to champion", reason, keep=keep)
+        return Verdict("warn", "Passed, kept as challenger", reason, keep=keep)
     if "evaluation" in summary:
-        return Verdict("ok", "Passed", "The model was trained and evaluated; no promotion decision was recorded.")
+        reason = "The model was trained and evaluated; no promotion decision was recorded."
+        return Verdict("ok", "Passed", reason, keep=keep)
     rows = (summary.get("balance") or {}).get("after") or {}
     return Verdict(
         "ok",
@@ -101,6 +104,20 @@ def key_figures(summary: dict[str, Any]) -> list[dict[str, Any]]:
                 "note": f"majority class {evaluation['majority_accuracy']:.3f}"
                 if evaluation.get("majority_accuracy") is not None
                 else None,
+            }
+        )
+    baselines = summary.get("baselines") or {}
+    if baselines.get("points_over_best_baseline") is not None:
+        others = [
+            f"{name.replace('_', ' ').replace('gold only', 'gold-only')} {baselines[name]['macro_f1']:.3f}"
+            for name in ("gold_only", "label_model")
+            if baselines.get(name)
+        ]
+        figures.append(
+            {
+                "label": "vs best baseline",
+                "value": f"{baselines['points_over_best_baseline']:+.2f} pts",
+                "note": ", ".join(others),
             }
         )
     data = summary.get("data") or {}
