@@ -1,7 +1,8 @@
 """Benchmark: weak supervision that generalises, on the SMS demo and the BBC News set (issue 12).
 
 Run: ``python -m bench.bench_weak [--quick] [--train] [--seeds 3] [--datasets sms_spam bbc_news] [--set a.b=c]
-[--review-train METHOD] [--supervised-only] [--augment-ablation [RATIO ...]] [--no-review] [--out FILE]``. Always: the
+[--review-train METHOD] [--supervised-only] [--augment-ablation [RATIO ...]] [--keep [ARM ...]] [--no-review]
+[--out FILE]``. Always: the
 three aggregators (Snorkel LabelModel, majority vote, dev-accuracy-weighted vote) on gold dev and gold test, the chosen
 one, and weak-label ECE on gold dev before/after temperature calibration (the goal: <= 0.05); unless ``--no-review``, a
 review simulation without retraining (100 queued vs 100 random reviewed rows re-estimating the weak labeler). With
@@ -397,6 +398,73 @@ def augmentation_ablation(
     return figures
 
 
+def keep_figures(
+    name: str,
+    ds: dict[str, Any],
+    result: Any,
+    seeds: int,
+    cfg: Any,
+    label_model_test: dict[str, float],
+    arms: list[str],
+    out: Path,
+    report: dict[str, Any],
+) -> dict[str, Any]:
+    """Does the end model earn its keep: the pipeline's end model (weak rows + the gold training half of gold dev,
+    early-stopped on the held-out half) against the label model and the gold-only baseline (the same model on the
+    gold training half alone), per seed, on gold test. ``weak_only`` adds the previous default (weak rows only,
+    early-stopped on all of gold dev). Seeds are the pipeline's: project.seed, project.seed + 1, ...
+    """
+    from driftloop.tasks.balance import balance
+    from driftloop.tasks.gold_rows import split_gold_dev, with_gold_rows
+    from driftloop.tasks.self_train import scores
+    from driftloop.tasks.train import train
+
+    parts, labels = ds["parts"], ds["labels"]
+    test, batch = parts["gold_test"], cfg.train.eval_batch_size
+    split = split_gold_dev(parts["gold_dev"], cfg.gold_rows, seed=cfg.project.seed)
+    per_seed: list[dict[str, Any]] = []
+    figures: dict[str, Any] = {
+        "train_config": cfg.train.model_dump(mode="json"),
+        "gold_rows_config": cfg.gold_rows.model_dump(mode="json"),
+        "split": split.summary(),
+        "label_model_test": label_model_test,
+        "arms": arms,
+        "per_seed": per_seed,
+    }
+    for seed in range(cfg.project.seed, cfg.project.seed + seeds):
+        started = time.perf_counter()
+        balanced = balance(result.frame, cfg.balance, labels, seed=seed)
+        # arm -> (training rows, early-stopping rows, class weights)
+        inputs = {
+            "end_model": (with_gold_rows(balanced.frame, split.train, cfg.gold_rows), split.held_out, balanced),
+            "gold_only": (split.train, split.held_out, None),
+            "weak_only": (balanced.frame, parts["gold_dev"], balanced),
+        }
+        record: dict[str, Any] = {"seed": seed}
+        for arm in arms:
+            rows, dev, balanced_for = inputs[arm]
+            class_weights = None if balanced_for is None else balanced_for.class_weights
+            fit = train(rows, dev, labels, cfg.train, seed=seed, class_weights=class_weights)
+            record[arm] = {**scores(fit.classifier, test, labels, batch), "dev_macro_f1": fit.best_dev_macro_f1}
+            record[arm] = {k: round(float(v), 4) for k, v in record[arm].items()}
+        best = max(label_model_test["macro_f1"], record["gold_only"]["macro_f1"]) if "gold_only" in record else None
+        if best is not None and "end_model" in record:
+            record["end_model_points_over_best_baseline"] = round(100 * (record["end_model"]["macro_f1"] - best), 2)
+        record["seconds"] = round(time.perf_counter() - started, 1)
+        per_seed.append(record)
+        figures["summary"] = {
+            arm: {m: _mean_std([r[arm][m] for r in per_seed]) for m in ("accuracy", "macro_f1")} for arm in arms
+        }
+        if per_seed and "end_model_points_over_best_baseline" in per_seed[0]:
+            figures["summary"]["end_model_points_over_best_baseline"] = _mean_std(
+                [r["end_model_points_over_best_baseline"] for r in per_seed]
+            )
+        report["datasets"][name]["keep"] = figures
+        _save(out, report)  # after every seed: a long run leaves usable figures behind
+        print(name, "seed", seed, record, flush=True)
+    return figures
+
+
 def supervised_fit(ds: dict[str, Any], cfg: Any, seed: int, pool_gold: pd.DataFrame) -> dict[str, float]:
     """The fully supervised upper bound: same model, train and balance config, gold labels for the same pool rows."""
     from driftloop.tasks.balance import as_clean_labels, balance
@@ -458,6 +526,16 @@ def main() -> None:
             "one augmented arm per augment.max_synthetic_ratio RATIO (none given: the config's)."
         ),
     )
+    parser.add_argument(
+        "--keep",
+        nargs="*",
+        choices=["end_model", "gold_only", "weak_only"],
+        metavar="ARM",
+        help=(
+            "Does the end model earn its keep: the pipeline's end model and the gold-only baseline (default arms), "
+            "plus weak_only (weak rows alone, the previous default), per seed, beside the label model."
+        ),
+    )
     parser.add_argument("--out", type=Path, help=f"Result file; default bench/results/{STEM}.json (.quick.json).")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
@@ -504,6 +582,9 @@ def main() -> None:
         if args.augment_ablation is not None:
             ratios = args.augment_ablation or [cfg.augment.max_synthetic_ratio]
             augmentation_ablation(name, ds, result, seeds, cfg, ratios, out, report)
+        if args.keep is not None:
+            arms = args.keep or ["end_model", "gold_only"]
+            keep_figures(name, ds, result, seeds, cfg, figures["test"]["chosen"], arms, out, report)
         if args.train:
             train_figures(name, ds, result, seeds, cfg, figures["test"]["chosen"], out, report)
         figures["run"]["seconds"] = round(time.perf_counter() - started, 1)
