@@ -87,3 +87,27 @@ def test_pipeline_end_to_end_passes_the_gate_on_defaults(prefect_harness, projec
     assert weak["dev_ece"] is not None and weak["aggregator"] in ("weighted_vote", "majority_vote", "label_model")
     evaluation = summary["evaluation"]
     assert evaluation["n_test"] == len(parts["gold_test"]) or evaluation["n_test"] > 0
+
+
+@pytest.mark.pretrained
+def test_a_copy_of_the_demo_config_runs_green_on_bbc_news(prefect_harness, project: Path, corpus) -> None:
+    """The demo config is the template users copy: with only its name, labels and LF module changed, it must hold
+    on another dataset (its augmentation and weak-label settings included)."""
+    import yaml
+
+    from driftloop.flows.pipeline import pipeline
+
+    template = yaml.safe_load((project / "configs" / "sms_spam.yaml").read_text(encoding="utf-8"))
+    template["project"]["name"] = "news_from_template"
+    template["data"]["labels"] = list(LABELS)
+    template["weak_label"]["lf_module"] = "lfs/bbc_news.py"
+    copied = project / "configs" / "news_from_template.yaml"
+    copied.write_text(yaml.safe_dump(template, sort_keys=False), encoding="utf-8")
+    parts = split_news(corpus, seed=42, sample=700)
+    for name in ("gold_dev", "gold_test", "pool"):
+        parts[name].to_csv(project / "data" / "incoming" / f"bbc_{name}.csv", index=False)
+    # Speed only: a frozen-encoder head instead of LoRA, and no Data Docs site.
+    overrides = ["train.method=feature", "validation.build_data_docs=false"]
+    summary = pipeline(config_path=str(copied), overrides=overrides)
+    assert summary["status"] == "succeeded" and summary["validation"]["success"] is True
+    assert summary["baselines"]["gold_only"] is not None and summary["baselines"]["verdict"]
