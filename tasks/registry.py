@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -27,6 +28,8 @@ from driftloop.atomic import file_lock, write_json
 from driftloop.config import PromotionConfig
 from driftloop.errors import RegistryError
 from driftloop.tasks.champion_check import forgetting
+
+log = logging.getLogger("driftloop.registry")
 
 Status = Literal["champion", "challenger", "archived"]
 REGISTRY_FILE = "registry.json"
@@ -284,8 +287,13 @@ class Registry:
             return
         self.models_dir.mkdir(parents=True, exist_ok=True)
         blob = "".join(json.dumps(e, sort_keys=True) + "\n" for e in entries).encode("utf-8")
-        fd = os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        fd = os.open(self.log_path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
         try:
+            size = os.fstat(fd).st_size
+            if size and os.pread(fd, 1, size - 1) != b"\n":
+                # A torn last line (a crash mid-append): end it, so this entry is never glued onto it.
+                log.warning("%s ends in a torn line (a crash mid-append); it is kept apart and skipped", self.log_path)
+                blob = b"\n" + blob
             os.write(fd, blob)
             os.fsync(fd)
         finally:
@@ -301,11 +309,11 @@ class Registry:
         if not self.log_path.exists():
             return []
         out = []
-        for line in self.log_path.read_text(encoding="utf-8").splitlines():
+        for number, line in enumerate(self.log_path.read_text(encoding="utf-8").splitlines(), start=1):
             try:
                 out.append(json.loads(line))
             except json.JSONDecodeError:
-                continue
+                log.warning("%s line %d is torn (a crash mid-append) and is skipped", self.log_path, number)
         return out
 
     def _promote(

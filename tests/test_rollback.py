@@ -67,11 +67,16 @@ def test_rollback_refuses_what_it_cannot_do(tmp_path):
     assert len(registry.promotion_log()) == 2
 
 
-def test_a_torn_last_log_line_is_skipped(tmp_path):
+def test_a_torn_last_log_line_is_skipped_and_never_swallows_the_next_entry(tmp_path, caplog):
     registry = _two_champions(tmp_path)
     with open(registry.log_path, "a", encoding="utf-8") as fh:
         fh.write('{"at": "2026-01-01", "kind": "promo')  # a crash mid-write
     assert len(registry.promotion_log()) == 2
+    assert "line 3 is torn" in caplog.text
+    registry.rollback("v1", reason="after the crash")  # appended after the torn line, on a line of its own
+    log = registry.promotion_log()
+    assert len(log) == 3 and log[-1]["kind"] == "rollback" and log[-1]["champion"] == "v1"
+    assert "ends in a torn line" in caplog.text
 
 
 def test_rollback_command(project):
