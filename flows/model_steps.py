@@ -291,9 +291,13 @@ def compare_task(cfg: DriftloopConfig, run_id: str, result: TrainResult, cleaned
     test = catalog.read_artifact(cleaned.gold_test.artifact, cleaned.gold_test.key)
     texts, labels = test["text"].tolist(), cfg.data.labels
     ours = result.classifier.predict_proba(texts, batch_size=cfg.train.eval_batch_size)
-    extra: dict[str, Any] = {"test_sets": metrics_per_test_set(test, ours, labels)}
     registry = Registry(catalog.models_dir)
     champion = registry.champion()
+    # compared_with: promotion refuses this comparison if the champion has changed by then (compare-and-swap).
+    extra: dict[str, Any] = {
+        "test_sets": metrics_per_test_set(test, ours, labels),
+        "compared_with": None if champion is None else champion.version,
+    }
     if champion is None:
         return extra
     try:

@@ -103,6 +103,24 @@ def promotion_metrics(evaluation: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def stale_comparison(metrics: Mapping[str, Any], champion: str | None) -> str:
+    """Why a challenger's comparison no longer holds (empty when it does): compare-and-swap for promotion.
+
+    The pipeline scores the challenger against the champion of the moment and records its version in
+    ``compared_with`` (None when there was none). If another run or a rollback changed the champion since, that
+    comparison is about a model that no longer serves, and promoting on it could replace a better one.
+    """
+    if "compared_with" not in metrics:  # registered without the pipeline's comparison: the stored metrics decide
+        return ""
+    compared = metrics["compared_with"]
+    if compared == champion:
+        return ""
+    return (
+        f"not promoted: it was compared with {compared or 'no champion'}, but the champion is now {champion}; "
+        "rerun the pipeline (or `driftloop rollback`) to compare it with the current champion"
+    )
+
+
 def gold_only_note(metrics: Mapping[str, Any]) -> str:
     """A note for the decision when the challenger does not beat the gold-only baseline (it may still be promoted
     over a worse champion); empty when it does or no baseline was scored."""
@@ -328,7 +346,11 @@ class Registry:
             promoted, reason = False, f"{version} is already the champion"
         else:
             champion_metrics = by_name[before]["metrics"] if before else None
-            promoted, reason = decide(by_name[version]["metrics"], champion_metrics, cfg, before)
+            stale = stale_comparison(by_name[version]["metrics"], before)
+            if stale:
+                promoted, reason = False, stale
+            else:
+                promoted, reason = decide(by_name[version]["metrics"], champion_metrics, cfg, before)
             reason += gold_only_note(by_name[version]["metrics"])
             ours, theirs = (by_name[v]["data_snapshots"].get("test") if v else None for v in (version, before))
             if ours and theirs and sorted(ours) != sorted(theirs):

@@ -172,3 +172,26 @@ def test_predict_with_the_champion(tmp_path):
     records = prediction.records(texts)
     assert records[0]["text"] == texts[0] and set(records[0]["probs"]) == {"ham", "spam"}
     assert predict_with_champion([], models_dir).labels == []
+
+
+def _compared(macro: float, champion: str | None, champion_macro: float | None = None) -> dict:
+    """Metrics as the pipeline registers them: scored on the test sets against the champion of that moment."""
+    out = {**_metrics(macro), "test_sets": {"t1": _metrics(macro)}, "compared_with": champion}
+    if champion is not None:
+        out["champion_now"] = {"version": champion, **_metrics(champion_macro)}
+    return out
+
+
+def test_a_comparison_with_a_champion_that_has_changed_never_promotes(tmp_path):
+    """Issue 33, defect 4: X (0.80) champion; A (0.95) and B (0.85) both compared with X; A is promoted first."""
+    registry, cfg = Registry(tmp_path), PromotionConfig(test="none")
+    registry.register_and_promote("X", tmp_path / "X", _compared(0.80, None), cfg)
+    assert registry.register_and_promote("A", tmp_path / "A", _compared(0.95, "X", 0.80), cfg).promoted
+    late = registry.register_and_promote("B", tmp_path / "B", _compared(0.85, "X", 0.80), cfg)
+    assert not late.promoted and registry.champion().version == "A"
+    assert "compared with X, but the champion is now A" in late.reason
+    # A run that started before any champion existed is stale too once one does.
+    fresh = Registry(tmp_path / "fresh")
+    fresh.register_and_promote("P", tmp_path / "P", _compared(0.80, None), cfg)
+    stale = fresh.register_and_promote("Q", tmp_path / "Q", _compared(0.99, None), cfg)
+    assert not stale.promoted and "compared with no champion, but the champion is now P" in stale.reason
