@@ -20,6 +20,7 @@ import fnmatch
 import hashlib
 import io
 import json
+import logging
 import os
 import stat
 from collections.abc import Callable, Mapping, Sequence
@@ -36,6 +37,8 @@ from driftloop.cache import code_fingerprint
 from driftloop.config import DataConfig, DriftloopConfig, Role
 from driftloop.errors import DriftloopError, InputError
 from driftloop.failpoints import failpoint
+
+log = logging.getLogger("driftloop.catalog")
 
 # numpy, pandas and pyarrow are imported where used: a served run counts as started only after its imports,
 # and the retrain gate and the watcher's start never need them.
@@ -175,9 +178,15 @@ def read_table(path: Path, data_cfg: DataConfig, raw: bytes | None = None) -> pd
         _refuse_duplicate_columns(names, path.name)
         # pyarrow's reader is strict (a row with too many fields is an error, not a silent shift)
         # and fast; every column is read as a string so nothing is reinterpreted.
+        data = text.encode("utf-8")
+        # One block for the whole file: pyarrow cannot parse a cell that straddles two blocks (1 MiB by default),
+        # and the file is in memory already.
+        block = min(max(len(data) + 1, 1 << 20), 2**31 - 1)
         table = pa_csv.read_csv(
-            io.BytesIO(text.encode("utf-8")),
-            read_options=pa_csv.ReadOptions(column_names=names, skip_rows=1 if data_cfg.has_header else 0),
+            io.BytesIO(data),
+            read_options=pa_csv.ReadOptions(
+                column_names=names, skip_rows=1 if data_cfg.has_header else 0, block_size=block
+            ),
             parse_options=pa_csv.ParseOptions(delimiter=sep, newlines_in_values=True),
             convert_options=pa_csv.ConvertOptions(
                 column_types={n: pa.string() for n in names}, strings_can_be_null=False
@@ -217,6 +226,20 @@ def infer_role(path: Path, data_cfg: DataConfig) -> Role:
         if any(fnmatch.fnmatchcase(name, pat.lower()) for pat in patterns):
             return role
     return "unlabelled"
+
+
+def _read_summary(path: Path) -> dict[str, Any] | None:
+    try:
+        summary = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        log.warning("skipping %s: it cannot be read as JSON (%s); an interrupted write or a hand edit?", path, err)
+        return None
+    if not isinstance(summary, dict):
+        log.warning("skipping %s: it holds %s, not a run summary", path, type(summary).__name__)
+        return None
+    return summary
 
 
 class Catalog:
@@ -389,14 +412,22 @@ class Catalog:
 
     # ---- runs ----------------------------------------------------------------------------
     def run_dir(self, run_id: str) -> Path:
+        """``runs/<run_id>/``; a run id is one plain folder name, never a path (``../x``, ``a/b``)."""
+        if not run_id or run_id in (".", "..") or Path(run_id).name != run_id or "\\" in run_id:
+            raise InputError(f"{run_id!r} is not a run id: give the name of a folder under {self.runs_dir}")
         return self.runs_dir / run_id
 
+    def run_summary(self, run_id: str) -> dict[str, Any] | None:
+        """One run's summary.json; None (with a warning) when it is missing, empty or not a JSON object."""
+        return _read_summary(self.run_dir(run_id) / "summary.json")
+
     def run_summaries(self) -> list[dict[str, Any]]:
-        """Every run's summary.json, oldest first (run ids start with a UTC timestamp)."""
+        """Every readable run summary, oldest first (run ids start with a UTC timestamp); a corrupt or empty
+        summary.json is skipped with a warning, never a traceback."""
         if not self.runs_dir.exists():
             return []
-        found = sorted(self.runs_dir.glob("*/summary.json"))
-        return [json.loads(p.read_text(encoding="utf-8")) for p in found]
+        found = (_read_summary(p) for p in sorted(self.runs_dir.glob("*/summary.json")))
+        return [s for s in found if s is not None]
 
     def latest_run(self, status: str = "succeeded") -> dict[str, Any] | None:
         return next((s for s in reversed(self.run_summaries()) if s.get("status") == status), None)

@@ -390,7 +390,13 @@ def summary(
     path = run_dir / "summary.json"
     if not path.exists():
         _fail(f"{path} does not exist")
-    json.dump(json.loads(path.read_text()), sys.stdout, indent=2)
+    try:
+        summary = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        _fail(f"{path} is not valid JSON ({err}); an interrupted run or a hand edit? `driftloop report` skips it")
+    if not isinstance(summary, dict):
+        _fail(f"{path} holds a JSON {type(summary).__name__}, not a run summary")
+    json.dump(summary, sys.stdout, indent=2)
     sys.stdout.write("\n")
 
 

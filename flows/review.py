@@ -52,11 +52,10 @@ def find_run(catalog: Catalog, run_id: str | None) -> dict[str, Any]:
                 f"no successful run under {catalog.runs_dir}; run `driftloop run` first, then export its review queue"
             )
         return summary
-    path = catalog.run_dir(run_id) / "summary.json"
-    if not path.is_file():
-        known = [s["run_id"] for s in catalog.run_summaries()][-5:]
-        raise InputError(f"run {run_id!r} has no summary.json under {catalog.runs_dir}; recent runs: {known}")
-    summary = next(s for s in catalog.run_summaries() if s.get("run_id") == run_id)
+    summary = catalog.run_summary(run_id)
+    if summary is None:
+        known = [s.get("run_id") for s in catalog.run_summaries()][-5:]
+        raise InputError(f"run {run_id!r} has no readable summary.json under {catalog.runs_dir}; recent runs: {known}")
     if summary.get("status") != "succeeded":
         raise InputError(
             f"run {run_id} did not succeed (status {summary.get('status')!r}); export from a successful run "
