@@ -18,12 +18,13 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from prefect.events import emit_event
 
-from driftloop.atomic import atomic_path, write_json
+from driftloop.atomic import write_json, write_text
 from driftloop.catalog import Catalog
 from driftloop.config import DriftloopConfig, load_config
 from driftloop.errors import NoChampionError
 from driftloop.flows import steps
 from driftloop.flows.ingestion import load_role
+from driftloop.spreadsheet import to_safe_csv
 
 DRIFT_EVENT = "driftloop.drift.detected"
 
@@ -231,10 +232,8 @@ def drift_check(config_path: str = "configs/sms_spam.yaml", overrides: list[str]
             report.update(result)
             if report["action"] == "review":
                 path = drift_dir / f"{stamp}.review.csv"
-                with atomic_path(path) as tmp:
-                    pd.DataFrame(review_rows, columns=["scope", "row_id", "snapshot_id", "text"]).to_csv(
-                        tmp, index=False
-                    )
+                rows = pd.DataFrame(review_rows, columns=["scope", "row_id", "snapshot_id", "text"])
+                write_text(path, to_safe_csv(rows))  # formula cells escaped: it is opened in a spreadsheet
                 report["review_task"] = {"path": str(path), "rows": len(review_rows)}
     report["event"] = None
     if report["action"] == "retrain":

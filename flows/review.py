@@ -21,6 +21,7 @@ from driftloop.atomic import write_json, write_text
 from driftloop.catalog import Catalog
 from driftloop.config import DriftloopConfig
 from driftloop.errors import InputError
+from driftloop.spreadsheet import to_safe_csv
 
 log = logging.getLogger(__name__)
 
@@ -174,7 +175,7 @@ def export_review(
     target = Path(out_dir) if out_dir is not None else catalog.run_dir(run_id) / "review"
     target.mkdir(parents=True, exist_ok=True)
     csv_path, tasks_path, xml_path = target / CSV_NAME, target / TASKS_NAME, target / LABEL_CONFIG_NAME
-    write_text(csv_path, queue.to_csv(index=False))
+    write_text(csv_path, to_safe_csv(queue))  # formula cells escaped: reviewers open it in a spreadsheet
     write_json(tasks_path, label_studio_tasks(queue))
     write_text(xml_path, label_studio_config(labels) + "\n")
     reasons: dict[str, int] = {}

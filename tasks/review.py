@@ -24,6 +24,7 @@ import pandas as pd
 
 from driftloop.config import ReviewConfig
 from driftloop.errors import InputError
+from driftloop.spreadsheet import from_safe_csv
 from driftloop.tasks.lf import ABSTAIN
 
 # Score of each reason; uncertainty adds up to its weight times (1 - confidence).
@@ -159,7 +160,7 @@ def read_reviewed(path: str | Path, labels: Sequence[str]) -> pd.DataFrame:
                 rows.append({"text": data.get("text"), "label": choice, "row_id": data.get("row_id")})
         frame = pd.DataFrame(rows, columns=["text", "label", "row_id"])
     else:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+        frame = from_safe_csv(pd.read_csv(path, dtype=str, keep_default_na=False))
         missing = [c for c in ("text", "label") if c not in frame.columns]
         if missing:
             raise InputError(f"{path} lacks column(s) {missing}; fill in the 'label' column of the exported queue")
