@@ -7,9 +7,11 @@ unexpected exception) the file is quarantined with a reason that says what to do
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
+import stat
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -44,19 +46,27 @@ class IngestOutcome:
 
 
 def ingest_file(
-    catalog: Catalog, cfg: DriftloopConfig, path: Path, role: Role | None = None, *, settle_s: float = 0.0
+    catalog: Catalog,
+    cfg: DriftloopConfig,
+    path: Path,
+    role: Role | None = None,
+    *,
+    settle_s: float = 0.0,
+    wait: bool = True,
 ) -> IngestOutcome:
     """Snapshot one file: a no-op for content seen before; quarantine (with reason) if unusable.
 
-    ``settle_s`` > 0 (the watcher): a file modified less than that long ago, or while it was being
-    read, is left ``pending``.
+    The file is opened once, without following a link out of its folder, and read through that one descriptor
+    only if it is a regular file. It is taken only when its size and mtime are the same before and after the
+    read and at least ``settle_s`` old; otherwise ``wait`` (a command) waits for it to settle, a few times at
+    most, while the watcher (``wait=False``) leaves it ``pending`` for its next tick.
     """
     path = Path(path)
-    if not path.is_file() and not path.is_symlink():
-        raise FileNotFoundError(f"{path} does not exist or is not a file")
+    if not path.is_symlink() and not path.exists():
+        raise FileNotFoundError(f"{path} does not exist")
     role = role or infer_role(path, cfg.data)
     try:
-        return _ingest_file(catalog, cfg, path, role, settle_s)
+        return _ingest_file(catalog, cfg, path, role, settle_s, wait)
     except Exception as err:  # noqa: BLE001 - the last line of isolation: one file never stops the others
         reason = (
             f"{path.name}: could not be ingested ({type(err).__name__}: {err}); check that it is a well-formed "
@@ -65,38 +75,82 @@ def ingest_file(
         return _quarantine_or_fail(catalog, path, None, _name_sha(path), role, reason)
 
 
-def _ingest_file(catalog: Catalog, cfg: DriftloopConfig, path: Path, role: Role, settle_s: float) -> IngestOutcome:
-    if path.is_symlink() and _in_landing(catalog, path):
+_NOT_REGULAR = {
+    stat.S_IFIFO: "a named pipe",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFSOCK: "a socket",
+    stat.S_IFDIR: "a directory",
+    stat.S_IFLNK: "a symbolic link",
+}
+_SETTLE_TRIES = 3
+
+
+def _open_regular(path: Path) -> int | str:
+    """A read-only descriptor on the regular file ``path`` names, or the reason it is refused (nothing read).
+
+    A link is resolved once and must stay inside the file's own folder; the resolved path is opened with
+    O_NOFOLLOW, so a swap to a link between the check and the open fails instead of reading elsewhere, and
+    O_NONBLOCK, so a named pipe cannot block the open. The descriptor is then checked with fstat.
+    """
+    folder = Path(os.path.abspath(path)).parent
+    target = Path(os.path.abspath(path))
+    if path.is_symlink():
         target = path.resolve()
-        if not target.is_relative_to(catalog.incoming_dir.resolve()):
+        if not target.is_relative_to(folder.resolve()):
             # Never read it: its bytes (and so any error message quoting them) are not ours to show.
-            reason = (
-                f"{path.name}: is a symbolic link to a file outside data/incoming/, and links out of the landing "
-                f"folder are not followed; copy the file itself into data/incoming/ instead"
+            return (
+                f"{path.name}: is a symbolic link to a file outside {folder.name}/, and links out of the folder "
+                f"being ingested are not followed; copy the file itself into {folder.name}/ instead"
             )
-            return _quarantine_or_fail(catalog, path, None, _name_sha(path), role, reason)
     try:
-        before = path.stat()
+        fd = os.open(target, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            return f"{path.name}: became a symbolic link while it was being opened; it is not read. Copy the file in"
+        raise
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        kind = _NOT_REGULAR.get(stat.S_IFMT(mode), "not a regular file")
+        return f"{path.name}: is {kind}, not a regular file, and is not read; copy the table into a plain file"
+    return fd
+
+
+def _read_capped(fd: int, cap: int) -> bytes:
+    """Up to ``cap + 1`` bytes from the start of ``fd``: one more than allowed tells a file that grew past it."""
+    chunks, left = [], cap + 1
+    offset = 0
+    while left > 0:
+        chunk = os.pread(fd, min(left, 1 << 20), offset)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        offset += len(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+def _ingest_file(
+    catalog: Catalog, cfg: DriftloopConfig, path: Path, role: Role, settle_s: float, wait: bool
+) -> IngestOutcome:
+    try:
+        opened = _open_regular(path)
     except OSError as err:
         return _failed(path, role, err)
-    if settle_s > 0 and time.time() - before.st_mtime < settle_s:
-        return IngestOutcome(str(path), "pending", role, reason=_pending_reason(path, settle_s))
-    cap = cfg.ingest.max_file_mb * 1024 * 1024
-    if before.st_size > cap:
-        reason = (
-            f"{path.name}: is {before.st_size / 2**20:.1f} MiB, over ingest.max_file_mb={cfg.ingest.max_file_mb:g}; "
-            f"split it into smaller files, or raise ingest.max_file_mb"
-        )
-        return _quarantine_or_fail(catalog, path, None, _name_sha(path), role, reason)
-    # One read: the hash, the parsed rows and any quarantine copy all come from the same bytes,
-    # even if the file changes under us.
+    if isinstance(opened, str):
+        return _quarantine_or_fail(catalog, path, None, _name_sha(path), role, opened)
     try:
-        raw = path.read_bytes()
-        after = path.stat()
+        read = _read_settled(opened, path, cfg.ingest.max_file_mb, settle_s, wait)
     except OSError as err:  # one unreadable file must not block the others (or hide their retrain event)
         return _failed(path, role, err)
-    if settle_s > 0 and (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
+    finally:
+        os.close(opened)
+    if read is None:
         return IngestOutcome(str(path), "pending", role, reason=_pending_reason(path, settle_s))
+    if isinstance(read, str):
+        return _quarantine_or_fail(catalog, path, None, _name_sha(path), role, read)
+    raw = read
     sha = hashlib.sha256(raw).hexdigest()
     known = catalog.snapshot_by_sha(sha)
     if known is not None:
@@ -112,6 +166,36 @@ def _ingest_file(catalog: Catalog, cfg: DriftloopConfig, path: Path, role: Role,
     except OSError as err:  # disk full, permissions on data/raw/: ours to fix, the file is fine
         return _failed(path, role, err, what="store a snapshot of")
     return IngestOutcome(str(path), "ingested", role, snap.snapshot_id, snap.rows, warning="; ".join(warnings) or None)
+
+
+def _read_settled(fd: int, path: Path, max_file_mb: float, settle_s: float, wait: bool) -> bytes | str | None:
+    """The file's bytes once they have settled; a refusal reason (too big); None: still changing, left for later.
+
+    Settled: the size and mtime are the same before and after the read, the read has exactly that size, and the
+    mtime is at least ``settle_s`` old. One read: the hash, the rows and any quarantine copy come from these bytes.
+    """
+    cap = int(max_file_mb * 1024 * 1024)
+    for _ in range(_SETTLE_TRIES):
+        before = os.fstat(fd)
+        if before.st_size > cap:
+            return (
+                f"{path.name}: is {before.st_size / 2**20:.1f} MiB, over ingest.max_file_mb={max_file_mb:g}; "
+                f"split it into smaller files, or raise ingest.max_file_mb"
+            )
+        young = settle_s - (time.time() - before.st_mtime)
+        if young > 0:
+            if not wait:
+                return None
+            time.sleep(young)
+            continue
+        raw = _read_capped(fd, cap)
+        after = os.fstat(fd)
+        if (after.st_size, after.st_mtime_ns) == (before.st_size, before.st_mtime_ns) and len(raw) == before.st_size:
+            return raw
+        if not wait:
+            return None
+        time.sleep(max(settle_s, 0.1))
+    return None
 
 
 def _quarantine_or_fail(
@@ -141,23 +225,22 @@ def _name_sha(path: Path) -> str:
     return hashlib.sha256(str(path).encode()).hexdigest()
 
 
-def _in_landing(catalog: Catalog, path: Path) -> bool:
-    return Path(os.path.abspath(path)).parent == Path(os.path.abspath(catalog.incoming_dir))
-
-
 def ingest_paths(
     catalog: Catalog,
     cfg: DriftloopConfig,
     paths: list[Path] | None = None,
     role: Role | None = None,
     *,
-    settle_s: float = 0.0,
+    settle_s: float | None = None,
+    wait: bool = True,
     remember: bool = False,
 ) -> list[IngestOutcome]:
     """Ingest the given files and folders, or everything in data/incoming/ when none are given.
 
     Args:
-        settle_s: leave files changed within this many seconds ``pending`` (the watcher passes ingest.stable_s).
+        settle_s: take a file only once its size and mtime have not changed for this long; default
+            ``ingest.stable_s``, on every path (commands, runs, the drift check, the watcher).
+        wait: wait for a file that is still changing (commands); False leaves it ``pending`` (the watcher).
         remember: skip landed files already dealt with at the same size and mtime (the watcher's ledger),
             so a tick costs one ``stat`` per old file instead of a read and a hash.
     """
@@ -169,6 +252,7 @@ def ingest_paths(
             files.extend(_table_files(p))
         else:
             files.append(p)
+    stable = cfg.ingest.stable_s if settle_s is None else settle_s
     # The ledger holds for one data contract: after a config change every file is looked at again.
     contract = cfg.section_hash("data", "ingest")
     ledger = _read_ledger(catalog, contract) if remember else {}
@@ -178,7 +262,7 @@ def ingest_paths(
         if remember and key is not None and ledger.get(f.name, {}).get("key") == key:
             seen[f.name] = ledger[f.name]
             continue
-        outcome = ingest_file(catalog, cfg, f, role, settle_s=settle_s)
+        outcome = ingest_file(catalog, cfg, f, role, settle_s=stable, wait=wait)
         outcomes.append(outcome)
         if key is not None and outcome.status in _SETTLED:
             seen[f.name] = {"key": key, "status": outcome.status, "snapshot_id": outcome.snapshot_id}
@@ -207,7 +291,8 @@ def _table_files(folder: Path) -> list[Path]:
     return sorted(
         p
         for p in folder.iterdir()
-        if (p.is_symlink() or p.is_file()) and not p.name.startswith(".") and p.suffix.lower() in SUPPORTED_SUFFIXES
+        # Pipes, devices and links are listed too, so that they are reported and refused, never silently skipped.
+        if (p.is_symlink() or not p.is_dir()) and not p.name.startswith(".") and p.suffix.lower() in SUPPORTED_SUFFIXES
     )
 
 

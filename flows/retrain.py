@@ -61,7 +61,7 @@ def take_landed_files(cfg: DriftloopConfig) -> list[IngestOutcome]:
     outcomes: dict[str, IngestOutcome] = {}
     deadline = time.monotonic() + _SETTLE_ROUNDS * cfg.ingest.stable_s
     while True:
-        batch = ingest_paths(catalog, cfg, settle_s=cfg.ingest.stable_s, remember=True)
+        batch = ingest_paths(catalog, cfg, wait=False, remember=True)  # a changing file waits for the next tick
         outcomes.update({o.source: o for o in batch})
         pending = [o.source for o in batch if o.status == "pending"]
         wait = _until_stable(pending, cfg.ingest.stable_s)
