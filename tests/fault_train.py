@@ -26,6 +26,7 @@ CONFIG = dict(
     learning_rate=2e-2,
     lora_dropout=0.1,  # dropout: the RNG state must resume too
     epochs=3,
+    min_steps=0,
     eval_steps=2,  # a checkpoint every 2 optimizer steps
     early_stopping_patience=None,
     log_steps=1000,

@@ -37,6 +37,7 @@ def _cfg(model: str, **overrides) -> TrainConfig:
         precision="fp32",
         device="cpu",
         label_mode="hard",
+        min_steps=0,
     )
     return TrainConfig(**{**base, **overrides})
 

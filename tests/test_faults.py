@@ -134,6 +134,7 @@ def test_served_retrain_survives_a_server_restart_and_a_serve_crash(tmp_path, pr
         f"train.model={model}",
         "train.method=lora",
         "train.epochs=2",
+        "train.min_steps=0",
         "train.precision=fp32",
         "train.batch_size=32",
         "train.max_length=32",

@@ -50,6 +50,7 @@ def _overrides(tiny: Path) -> list[str]:
         f"train.model={tiny}",
         "train.method=full",
         "train.epochs=1",
+        "train.min_steps=0",
         "train.precision=fp32",
         "train.seeds=2",
     ]

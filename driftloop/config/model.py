@@ -59,6 +59,15 @@ class TrainConfig(_Section):
     max_steps: int | None = Field(
         None, ge=1, description="Stop after this many optimizer steps; default: run all epochs."
     )
+    min_steps: int = Field(
+        100,
+        ge=0,
+        description=(
+            "Train at least this many optimizer steps, with more epochs on a small training set, and stop early only "
+            "after them: a few hundred rows (the gold-only baseline) would otherwise stop after a few dozen steps, "
+            "before the model leaves the majority class. max_steps still caps."
+        ),
+    )
     learning_rate: float | None = Field(
         None,
         gt=0,

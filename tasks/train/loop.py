@@ -105,7 +105,7 @@ class GradientLoop:
         self.batches_per_epoch = math.ceil(len(self.ids) / cfg.batch_size)
         self.steps_per_epoch = math.ceil(self.batches_per_epoch / cfg.gradient_accumulation_steps)
         self.eval_interval = max(1, math.ceil(self.steps_per_epoch / cfg.evals_per_epoch))
-        self.total_steps = cfg.epochs * self.steps_per_epoch
+        self.total_steps = max(cfg.epochs * self.steps_per_epoch, cfg.min_steps)
         if cfg.max_steps is not None:
             self.total_steps = min(self.total_steps, cfg.max_steps)
         self.optimizer = self._optimizer()
@@ -221,7 +221,7 @@ class GradientLoop:
             s["bad_evals"] += 1
         log.info("eval step %d: dev macro-F1 %.4f (best %.4f)", s["global_step"], metric, s["best_metric"])
         patience = self.cfg.early_stopping_patience
-        if patience is not None and s["bad_evals"] >= patience:
+        if patience is not None and s["bad_evals"] >= patience and s["global_step"] >= self.cfg.min_steps:
             log.info(
                 "early stop at step %d: dev macro-F1 has not improved for %d evaluations (best %.4f at step %d)",
                 s["global_step"],
