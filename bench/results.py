@@ -185,7 +185,35 @@ def weak_supervision(r: dict) -> list[str]:
                 arms if review else None,
             ]
         )
-    return table(header, rows)
+    return table(header, rows) + earned_keep(r)
+
+
+def earned_keep(r: dict) -> list[str]:
+    """``bench_weak --keep``: the end model against both honest baselines, on gold test, over the same seeds."""
+    rows = []
+    for name, d in r["datasets"].items():
+        keep = d.get("keep")
+        if not keep or "summary" not in keep:
+            continue
+        summary, split = keep["summary"], keep["split"]
+        rows.append(
+            [
+                name,
+                len(keep["per_seed"]),
+                f"{split['gold_train_rows']} / {split['gold_held_out_rows']}",
+                keep["label_model_test"]["macro_f1"],
+                summary.get("gold_only", {}).get("macro_f1"),
+                summary.get("end_model", {}).get("macro_f1"),
+                summary.get("end_model_points_over_best_baseline"),
+                summary.get("gold_only", {}).get("accuracy"),
+                summary.get("end_model", {}).get("accuracy"),
+            ]
+        )
+    if not rows:
+        return []
+    header = ["dataset", "seeds", "gold dev rows: train / held out", "label model", "gold-only", "end model",
+              "end model − better baseline (points)", "accuracy: gold-only", "end model"]  # fmt: skip
+    return ["", "**Does the end model earn its keep** (gold test macro-F1, `--keep`):", "", *table(header, rows)]
 
 
 def augment(r: dict) -> list[str]:
