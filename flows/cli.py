@@ -133,33 +133,21 @@ def review_import(
     config: ConfigOpt = DEFAULT_CONFIG,
     set_: SetOpt = None,
 ) -> None:
-    """Take reviewed labels back as a new snapshot with role 'reviewed' (clean training labels, LF estimates)."""
-    import hashlib
+    """Take reviewed labels back as a new snapshot with role 'reviewed' (clean training labels, LF estimates).
 
-    from driftloop.atomic import atomic_path
-    from driftloop.catalog import Catalog
+    The file is checked first (labels, texts labelled two ways, row ids, the reviewed-file contract); a refused file
+    leaves nothing behind.
+    """
     from driftloop.errors import InputError
-    from driftloop.flows.ingestion import ingest_paths
-    from driftloop.tasks.review import read_reviewed
+    from driftloop.flows.review import import_reviewed
 
     cfg = _load(config, set_)
     try:
-        reviewed = read_reviewed(file, cfg.data.labels)
+        snap, new = import_reviewed(cfg, file)
     except InputError as err:
         _fail(str(err))
-    catalog = Catalog.from_config(cfg)
-    body = reviewed.rename(columns={"text": cfg.data.text_column, "label": cfg.data.label_column})
-    digest = hashlib.sha256(body.to_csv(index=False).encode()).hexdigest()[:12]
-    target = catalog.incoming_dir / f"reviewed_{digest}.csv"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(target) as tmp:
-        body.to_csv(tmp, index=False)
-    outcomes = ingest_paths(catalog, cfg, [target], "reviewed")
-    for o in outcomes:
-        detail = o.reason if o.reason else f"snapshot {o.snapshot_id}, {o.rows} rows, {o.role}"
-        typer.echo(f"{o.status:17s} {o.source}: {detail}")
-    if any(o.status in ("quarantined", "failed") for o in outcomes):
-        raise typer.Exit(1)
+    status = "ingested" if new else "already_ingested"
+    typer.echo(f"{status:17s} {file}: snapshot {snap.snapshot_id}, {snap.rows} rows, {snap.role}")
 
 
 @app.command("demo-data")

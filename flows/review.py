@@ -185,3 +185,37 @@ def export_review(
     for warning in warnings:
         log.warning("review export: %s", warning)
     return ReviewExport(run_id, len(queue), csv_path, tasks_path, xml_path, end_model, reasons, warnings)
+
+
+def import_reviewed(cfg: DriftloopConfig, path: Path) -> tuple[Any, bool]:
+    """Validate a reviewed file and store it as a snapshot with role ``reviewed``; return it and whether it is new.
+
+    Never through data/incoming/: a refused file leaves nothing behind (no copy that a later ingest could take as
+    pool data). Refused, with an :class:`InputError` that names the problem: a malformed file, an unknown label, a
+    text labelled two ways, a ``row_id`` that names no pool row, or a table that breaks the ``reviewed`` contract.
+    """
+    import hashlib
+
+    from driftloop.tasks.ingest import check_incoming, settle_types
+    from driftloop.tasks.review import read_reviewed
+
+    catalog = Catalog.from_config(cfg)
+    reviewed = read_reviewed(path, cfg.data.labels)
+    pool_rows = {s.snapshot_id: s.rows for s in catalog.snapshots("unlabelled")}
+    ids = reviewed.loc[reviewed["row_id"] != "", "row_id"]
+    unknown = [i for i in ids if not _names_a_pool_row(i, pool_rows)]
+    if unknown:
+        raise InputError(
+            f"{path}: {len(unknown)} row_id(s) name no row of an ingested pool snapshot (e.g. {unknown[:3]}); "
+            "import the queue that `driftloop review export` wrote for this project, or clear the row_id column"
+        )
+    body = reviewed.rename(columns={"text": cfg.data.text_column, "label": cfg.data.label_column})
+    check_incoming(body, cfg.data, "reviewed", path.name)
+    body, _ = settle_types(body, cfg.ingest.mixed_types, path.name)
+    sha = hashlib.sha256(body.to_csv(index=False).encode("utf-8")).hexdigest()
+    return catalog.add_snapshot(body, source=path, sha=sha, role="reviewed")
+
+
+def _names_a_pool_row(row_id: str, pool_rows: dict[str, int]) -> bool:
+    snapshot_id, _, index = row_id.rpartition(":")
+    return snapshot_id in pool_rows and index.isdigit() and int(index) < pool_rows[snapshot_id]

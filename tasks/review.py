@@ -14,6 +14,8 @@ snapshot with role ``reviewed``: they train as clean labels and join gold dev fo
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -141,38 +143,71 @@ def label_studio_config(labels: Sequence[str]) -> str:
 
 def read_reviewed(path: str | Path, labels: Sequence[str]) -> pd.DataFrame:
     """Reviewed rows (text, label, row_id) from the exported CSV with its ``label`` column filled in, or from a
-    Label Studio JSON export. Rows left blank are skipped; an unknown label is an error naming it."""
+    Label Studio JSON export. Rows left blank are skipped and exact repeats kept once; an unknown label, a text
+    labelled two ways, a malformed file or a non-text ``text`` is an :class:`InputError` naming the problem."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"review file {path} does not exist; pass the CSV or Label Studio JSON you exported")
-    if path.suffix.lower() == ".json":
-        try:
-            tasks = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as err:
-            raise InputError(
-                f"{path} is not valid JSON ({err}); export the project from Label Studio as JSON"
-            ) from None
-        rows = []
-        for task in tasks if isinstance(tasks, list) else []:
-            choice = _last_choice(task)
-            if choice is not None:
-                data = task.get("data", {})
-                rows.append({"text": data.get("text"), "label": choice, "row_id": data.get("row_id")})
-        frame = pd.DataFrame(rows, columns=["text", "label", "row_id"])
-    else:
-        frame = from_safe_csv(pd.read_csv(path, dtype=str, keep_default_na=False))
-        missing = [c for c in ("text", "label") if c not in frame.columns]
-        if missing:
-            raise InputError(f"{path} lacks column(s) {missing}; fill in the 'label' column of the exported queue")
-        frame = frame.assign(row_id=frame["row_id"] if "row_id" in frame.columns else None)
-        frame = frame[frame["label"].str.strip() != ""][["text", "label", "row_id"]]
-    frame = frame.assign(label=frame["label"].str.strip())
+    try:
+        body = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise InputError(
+            f"{path}: bytes at offset {err.start} are not UTF-8; save the file as UTF-8 (CSV UTF-8 in a spreadsheet)"
+        ) from None
+    frame = _label_studio_rows(body, path) if path.suffix.lower() == ".json" else _csv_rows(body, path)
+    frame = frame.assign(label=frame["label"].str.strip(), row_id=frame["row_id"].fillna("").astype(str))
     unknown = sorted(set(frame["label"]) - set(labels))
     if unknown:
         raise InputError(f"{path}: labels {unknown[:5]} are not in data.labels {list(labels)}; fix them and re-import")
     if frame.empty:
         raise InputError(f"{path} has no reviewed row (every label is blank); label some rows first")
+    frame = frame.drop_duplicates(["text", "label"])
+    contradicted = frame.loc[frame["text"].duplicated(keep=False), "text"].drop_duplicates()
+    if len(contradicted):
+        shown = "; ".join(repr(t[:60]) for t in contradicted[:3])
+        raise InputError(
+            f"{path}: {len(contradicted)} text(s) carry two different labels ({shown}); keep one label per text"
+        )
     return frame.reset_index(drop=True)
+
+
+def _label_studio_rows(body: str, path: Path) -> pd.DataFrame:
+    try:
+        tasks = json.loads(body)
+    except json.JSONDecodeError as err:
+        raise InputError(f"{path} is not valid JSON ({err}); export the project from Label Studio as JSON") from None
+    if not isinstance(tasks, list):
+        raise InputError(f"{path}: a Label Studio JSON export is a list of tasks, this holds a {type(tasks).__name__}")
+    rows = []
+    for n, task in enumerate(tasks, start=1):
+        if not isinstance(task, dict) or not isinstance(task.get("data"), dict):
+            raise InputError(f"{path}: task {n} is not a Label Studio task (an object with 'data'); export it again")
+        choice = _last_choice(task)
+        if choice is None:
+            continue
+        text = task["data"].get("text")
+        if not isinstance(text, str) or not text.strip():
+            raise InputError(f"{path}: task {n} has no text (data.text is {text!r}); it cannot be a training row")
+        rows.append({"text": text, "label": choice, "row_id": task["data"].get("row_id")})
+    return pd.DataFrame(rows, columns=["text", "label", "row_id"]).astype({"label": str})
+
+
+def _csv_rows(body: str, path: Path) -> pd.DataFrame:
+    try:
+        frame = from_safe_csv(pd.read_csv(io.StringIO(body), dtype=str, keep_default_na=False))
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, csv.Error) as err:
+        raise InputError(
+            f"{path} is not a well-formed CSV ({err}); check the quoting, or export the queue again"
+        ) from None
+    missing = [c for c in ("text", "label") if c not in frame.columns]
+    if missing:
+        raise InputError(f"{path} lacks column(s) {missing}; fill in the 'label' column of the exported queue")
+    frame = frame.assign(row_id=frame["row_id"] if "row_id" in frame.columns else "")
+    labelled = frame[frame["label"].str.strip() != ""][["text", "label", "row_id"]]
+    blank = labelled.index[labelled["text"].str.strip() == ""]
+    if len(blank):
+        raise InputError(f"{path}: data row(s) {[int(i) + 1 for i in blank[:5]]} have a label but no text")
+    return labelled
 
 
 def _last_choice(task: dict[str, Any]) -> str | None:

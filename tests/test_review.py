@@ -112,7 +112,10 @@ def _populated_run(project: Path, *, champion: bool) -> tuple[object, pd.DataFra
     cfg = load_config(project / "configs" / "sms_spam.yaml", ["weak_label.label_model.n_epochs=50"])
     catalog = Catalog.from_config(cfg)
     rows = read_sms_corpus().sample(500, random_state=0).reset_index(drop=True)
-    gold = rows.assign(row_id=[f"p{i}" for i in range(len(rows))])
+    # The pool is an ingested snapshot, so its row ids are "<snapshot id>:<row>", as `review import` checks.
+    pool_snapshot, _ = catalog.add_snapshot(rows.iloc[:350][["text"]], source=project / "pool.csv", sha="ab" * 32,
+                                            role="unlabelled")  # fmt: skip
+    gold = rows.assign(row_id=[f"{pool_snapshot.snapshot_id}:{i}" for i in range(len(rows))])
     pool, dev = gold.iloc[:350].reset_index(drop=True), gold.iloc[350:].reset_index(drop=True)
     result = weak_label(
         pool[["text", "row_id"]],
