@@ -67,12 +67,15 @@ class DriftloopConfig(_Section):
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
 
     def resolved(self) -> dict[str, Any]:
-        """The config as plain JSON-able data, every default filled in."""
-        return self.model_dump(mode="json")
+        """The config as plain JSON-able data, every default filled in, credentials in URLs masked: what is written
+        to files and logs (config.yaml, show-config, MLflow params, the model folder)."""
+        from driftloop.redact import redact
+
+        return redact(self.model_dump(mode="json"))
 
     def section_hash(self, *sections: str) -> str:
         """Stable hash of some top-level sections (all when none given), for naming artifacts."""
-        data = self.resolved()
+        data = self.model_dump(mode="json")
         picked = {k: data[k] for k in (sections or sorted(data))}
         return _hash_json(picked)
 

@@ -15,6 +15,7 @@ import torch
 from driftloop.config import TrainConfig
 from driftloop.errors import TrainInputError
 from driftloop.hardware import autocast_dtype, choose_device
+from driftloop.redact import redact
 from driftloop.resources import hub_name, resolve_model
 from driftloop.tasks.train.checkpoints import exclusive
 from driftloop.tasks.train.classifier import TextClassifier
@@ -181,7 +182,7 @@ def train(
 
     trainable, total = count_params(model)
     resolved = {
-        "train": cfg.model_dump(mode="json"),
+        "train": redact(cfg.model_dump(mode="json")),
         "seed": seed,
         "learning_rate": cfg.resolved_learning_rate,
         "labels": labels,
