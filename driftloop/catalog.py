@@ -261,6 +261,8 @@ class Catalog:
         # The watcher's memory of landed files already dealt with (name -> size, mtime, status) and its lock.
         self.landing_ledger_path = self.root / "data" / "landing.json"
         self.landing_lock_path = self.root / "data" / ".landing.lock"
+        # The service's retries of a retrain that ended CRASHED or FAILED with its data still pending.
+        self.retrain_retries_path = self.root / "data" / "retrain_retries.json"
 
     @classmethod
     def from_config(cls, cfg: DriftloopConfig) -> Catalog:

@@ -58,6 +58,10 @@ def pipeline(
         summary["error"] = f"{type(err).__name__}: {err}"
         summary.setdefault("validation", {}).setdefault("success", False)
         raise
+    except BaseException as err:  # Prefect ending the run (a lost concurrency lease, a cancel), Ctrl-C
+        summary["status"] = "crashed"
+        summary["error"] = f"{type(err).__name__}: {err or 'the run was stopped from outside'}"
+        raise
     finally:
         summary["duration_s"] = round(time.perf_counter() - started, 2)
         summary["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")

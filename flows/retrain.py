@@ -6,6 +6,7 @@ The scheduled drift check lives in flows/drift.py; it only emits ``driftloop.dri
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from datetime import UTC, datetime
@@ -120,6 +121,8 @@ def watch_incoming(config_path: str = "configs/sms_spam.yaml", overrides: list[s
             payload={"config_path": config_path, "snapshots": new},
         )
         print(f"{len(new)} new snapshot(s): emitted {DATA_LANDED_EVENT}")
+    else:
+        retry_lost_retrain(cfg, config_path)
 
     def of(status: str) -> list[dict]:
         return [o.as_dict() for o in outcomes if o.status == status]
@@ -140,7 +143,10 @@ def current_plan(cfg: DriftloopConfig, now: datetime | None = None) -> RetrainPl
     return plan_retrain(snaps, catalog.latest_run(), now or datetime.now(UTC), cfg.service)
 
 
-@flow(name="driftloop-retrain", log_prints=True)
+RETRAIN_FLOW = "driftloop-retrain"
+
+
+@flow(name=RETRAIN_FLOW, log_prints=True)
 def retrain(config_path: str = "configs/sms_spam.yaml", overrides: list[str] | None = None) -> dict[str, Any]:
     """The one gate for every retrain: train on everything pending, or end COMPLETED with "nothing to do".
 
@@ -162,6 +168,56 @@ def retrain(config_path: str = "configs/sms_spam.yaml", overrides: list[str] | N
     summary = pipeline(config_path=config_path, overrides=overrides, trigger="data")
     result.update(run_id=summary["run_id"], status=summary["status"])
     return result
+
+
+def _latest_retrain_state() -> str | None:
+    """The state type of the latest retrain run; None when there is none or one is still on its way."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowFilter, FlowFilterName
+    from prefect.client.schemas.sorting import FlowRunSort
+
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(
+            flow_filter=FlowFilter(name=FlowFilterName(any_=[RETRAIN_FLOW])),
+            sort=FlowRunSort.EXPECTED_START_TIME_DESC,
+            limit=1,
+        )
+    if not runs or runs[0].state is None or not runs[0].state.is_final():
+        return None
+    return runs[0].state.type.value
+
+
+def retry_lost_retrain(cfg: DriftloopConfig, config_path: str) -> bool:
+    """Start the retrain again when the latest one ended CRASHED or FAILED and its data is still pending (a Prefect
+    server restart, a killed worker): the service does not wait for the next file. Its training resumes from its
+    checkpoint. Once per pending set at a time, with back-off (tasks/retrain_gate.py)."""
+    from driftloop.atomic import write_json
+    from driftloop.tasks.retrain_gate import retry_lost_retrain as decide
+
+    catalog = Catalog.from_config(cfg)
+    plan = current_plan(cfg)
+    if plan.action != "train":
+        return False
+    try:
+        latest = _latest_retrain_state()
+    except Exception as err:  # noqa: BLE001 - the API is down: the next tick looks again
+        print(f"could not read the latest retrain's state ({type(err).__name__}: {err}); the next tick looks again")
+        return False
+    try:
+        retries = json.loads(catalog.retrain_retries_path.read_text(encoding="utf-8"))
+    except (FileNotFoundError, ValueError):
+        retries = {}
+    retry, reason, record = decide(plan, latest, retries, datetime.now(UTC))
+    if record != retries:
+        write_json(catalog.retrain_retries_path, record)
+    if retry:
+        emit_event(
+            event=DATA_LANDED_EVENT,
+            resource=_resource(cfg, "incoming"),
+            payload={"config_path": config_path, "snapshots": plan.pending, "retry": reason},
+        )
+        print(f"{reason}: emitted {DATA_LANDED_EVENT}")
+    return retry
 
 
 def _schedule_follow_up(when: datetime) -> str | None:

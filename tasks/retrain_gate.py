@@ -108,3 +108,48 @@ def _parse_time(value: Any) -> datetime | None:
         return datetime.fromisoformat(str(value)) if value else None
     except ValueError:
         return None
+
+
+#: Prefect states a retrain can end in that leave its data untrained.
+LOST_STATES = ("CRASHED", "FAILED")
+#: A retry of one pending set waits this long after the previous one, doubled each time, at most this many times.
+RETRY_BASE_S, RETRY_MAX = 60.0, 3
+
+
+def pending_key(pending: Iterable[str]) -> str:
+    """One name for a set of pending snapshots: a retry is counted per set, so new data starts afresh."""
+    return ",".join(sorted(pending))
+
+
+def retry_lost_retrain(
+    plan: RetrainPlan, latest_state: str | None, retries: Mapping[str, Any], now: datetime
+) -> tuple[bool, str, dict[str, Any]]:
+    """Whether the service should start the retrain again: the latest retrain ended CRASHED or FAILED (a server
+    restart, a killed worker) and its data is still pending. Once per pending set at a time, with back-off
+    (``RETRY_BASE_S`` doubled per try, at most ``RETRY_MAX`` tries).
+
+    Args:
+        plan: what a retrain would do now (:func:`plan_retrain`).
+        latest_state: the Prefect state type of the retrain deployment's latest run; None: no run, or one that is
+            scheduled, pending or running (a retrain is coming anyway).
+        retries: the record so far, ``{pending key: {"tries": n, "last": iso time}}``.
+
+    Returns:
+        (retry, reason, the record to keep).
+    """
+    key = pending_key(plan.pending)
+    record = {k: v for k, v in retries.items() if k == key}  # older sets were trained or superseded
+    if plan.action != "train" or latest_state not in LOST_STATES:
+        return False, f"nothing to retry (gate: {plan.action}; latest retrain: {latest_state or 'none'})", record
+    tries = int(record.get(key, {}).get("tries", 0))
+    if tries >= RETRY_MAX:
+        return False, f"the retrain of this pending data ended {latest_state} {tries} times; not retrying again", record
+    last = record.get(key, {}).get("last")
+    wait = RETRY_BASE_S * 2 ** max(tries - 1, 0) if tries else 0.0
+    if last is not None and now < datetime.fromisoformat(last) + timedelta(seconds=wait):
+        return False, f"retry {tries + 1} waits until {wait:.0f}s after the last one", record
+    record[key] = {"tries": tries + 1, "last": now.isoformat(timespec="seconds")}
+    reason = (
+        f"the latest retrain ended {latest_state} with {len(plan.pending)} snapshot(s) still pending: retry {tries + 1}"
+    )
+    return True, reason, record

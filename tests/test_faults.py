@@ -188,3 +188,62 @@ def test_served_retrain_survives_a_server_restart_and_a_serve_crash(tmp_path, pr
     finally:
         kill_group(serve)
         server.stop()
+
+
+def _flow_run_pid(flow_run_id: str) -> int | None:
+    """The process executing a flow run: Prefect names the run in the environment of the process it starts."""
+    needle = f"PREFECT__FLOW_RUN_ID={flow_run_id}".encode()
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            if needle in environ.read_bytes():
+                return int(environ.parent.name)
+        except OSError:
+            continue
+    return None
+
+
+def test_a_retrain_killed_mid_training_is_run_again_by_the_service_and_resumes(tmp_path, project):
+    """Issue 33: a retrain that ends CRASHED with its data still pending is started again without any new event,
+    and its training resumes from its checkpoint. The fault is real: the flow-run process is SIGKILLed."""
+    cfg_path = project / "configs" / "sms_spam.yaml"
+    model = str(tiny_bert_dir(tmp_path / "tiny_bert"))
+    overrides = [
+        *[s for s in SMALL if not s.startswith(("train.", "service.watch_interval_s"))],
+        "service.watch_interval_s=5",  # the watcher's poll is what notices the lost retrain
+        f"train.model={model}",
+        "train.method=lora",
+        "train.precision=fp32",
+        "train.batch_size=16",
+        "train.max_length=32",
+        "train.min_steps=300",  # long enough to be killed mid-way
+        "train.eval_steps=10",  # a checkpoint every 10 steps
+        "train.early_stopping_patience=1000",
+        "gold_rows.baseline=false",
+    ]
+    catalog = Catalog.from_config(load_config(cfg_path, overrides))
+    parts = demo_parts(cfg_path)
+    server = PrefectServer(tmp_path).start()
+    serve = start_serve(project, cfg_path, overrides, server.env)
+    try:
+        wait_for(lambda: len(server.deployments()) == 3, 120, "three deployments", [serve])
+        for name in ("gold_dev", "gold_test", "pool"):
+            parts[name].to_csv(catalog.incoming_dir / f"sms_{name}.csv", index=False)
+        checkpoints = catalog.derived_dir / "train_checkpoints"
+        wait_for(lambda: list(checkpoints.glob("*/step-*")), 240, "a training checkpoint", [serve], every=0.5)
+        (running,) = _retrain_running(server)
+        pid = _flow_run_pid(running["id"])
+        assert pid is not None, "no process runs the retrain"
+        os.kill(pid, signal.SIGKILL)
+        wait_for(lambda: [r for r in server.flow_runs(deployment="retrain") if r["state"]["type"] == "CRASHED"],
+                 120, "the killed retrain to be marked CRASHED", [serve])  # fmt: skip
+        assert summaries(project) == []  # nothing trained yet, and no new file lands from here on
+        wait_for(lambda: [s for s in summaries(project) if s["status"] == "succeeded"], 420,
+                 "the service to run the lost retrain again", [serve])  # fmt: skip
+        (summary,) = summaries(project)
+        assert summary["training"]["resumed_from_step"] and summary["training"]["resumed_from_step"] >= 10
+        assert _registry_consistent(project)["champion"] == summary["run_id"]
+        log = (project / "serve.log").read_text()
+        assert "still pending: retry 1" in log or "pending: retry 1" in log, log[-4000:]
+    finally:
+        kill_group(serve)
+        server.stop()
