@@ -84,6 +84,8 @@ class PrefectServer:
             "PREFECT_HOME": str(home / "prefect-home"),
             "PREFECT_API_URL": self.api,
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            # The documented set-up: concurrency leases on disk survive a server restart (docs/service.md).
+            "PREFECT_SERVER_CONCURRENCY_LEASE_STORAGE": "prefect.server.concurrency.lease_storage.filesystem",
         }
         self.proc: subprocess.Popen | None = None
         self._logs: list = []
