@@ -45,8 +45,18 @@ def atomic_path(target: str | Path, suffix: str = "") -> Iterator[Path]:
         with open(tmp_path, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp_path, target)
+        fsync_dir(target.parent)  # the rename itself must survive a power cut, not only the bytes
     finally:
         tmp_path.unlink(missing_ok=True)
+
+
+def fsync_dir(folder: str | Path) -> None:
+    """Flush a folder's entries (a rename into it) to disk."""
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 @contextlib.contextmanager
@@ -86,11 +96,7 @@ def fsync_tree(folder: str | Path) -> None:
         if path.is_file():
             with open(path, "rb") as fh:
                 os.fsync(fh.fileno())
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    fsync_dir(folder)
 
 
 @contextlib.contextmanager
@@ -120,6 +126,7 @@ def atomic_dir(target: str | Path, *, replace: bool = False) -> Iterator[Path]:
                 raise FileExistsError(f"{target} appeared while it was being built; remove it or use a new name")
             shutil.rmtree(target)
         os.rename(tmp, target)
+        fsync_dir(target.parent)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
