@@ -34,7 +34,7 @@ import yaml
 from driftloop import __version__
 from driftloop.atomic import file_lock, write_bytes, write_json, write_parquet, write_text
 from driftloop.cache import code_fingerprint
-from driftloop.config import DataConfig, DriftloopConfig, Role
+from driftloop.config import DataConfig, DriftloopConfig, IngestConfig, Role
 from driftloop.errors import DriftloopError, InputError
 from driftloop.failpoints import failpoint
 
@@ -128,10 +128,14 @@ def content_hash(*parts: Any) -> str:
     return hashlib.sha256(blob).hexdigest()[:16]
 
 
-def read_table(path: Path, data_cfg: DataConfig, raw: bytes | None = None) -> pd.DataFrame:
+def read_table(
+    path: Path, data_cfg: DataConfig, raw: bytes | None = None, limits: IngestConfig | None = None
+) -> pd.DataFrame:
     """Read one incoming file into a DataFrame of strings, or raise InputError saying why not.
 
     ``raw``: the file's bytes when already read (ingest hashes and parses the very same bytes).
+    ``limits``: refuse, before building the table, a file over ``max_rows`` rows (or, for Parquet, whose
+    uncompressed data is over ``max_file_mb``).
     """
     import pandas as pd
     import pyarrow as pa
@@ -145,12 +149,18 @@ def read_table(path: Path, data_cfg: DataConfig, raw: bytes | None = None) -> pd
             f"{path.name}: unsupported file type {suffix or '(none)'}; use one of {sorted(SUPPORTED_SUFFIXES)}"
         )
     raw = path.read_bytes() if raw is None else raw
+    if limits is not None and kind != "parquet":
+        _refuse_over_limits(path.name, raw.count(b"\n"), 0, limits)  # lines bound the rows from above
     if not raw.strip():
         raise InputError(f"{path.name}: the file is empty; export the data again or remove the file")
     if kind == "parquet":
         try:
             parquet = pq.ParquetFile(io.BytesIO(raw))
             _refuse_duplicate_columns(parquet.schema_arrow.names, path.name)
+            if limits is not None:
+                meta = parquet.metadata
+                unpacked = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+                _refuse_over_limits(path.name, meta.num_rows, unpacked, limits)
             return parquet.read().to_pandas()
         except (pa.ArrowException, OSError) as err:
             raise InputError(f"{path.name}: not a readable Parquet table ({err}); re-export it as Parquet") from None
@@ -196,6 +206,19 @@ def read_table(path: Path, data_cfg: DataConfig, raw: bytes | None = None) -> pd
         raise InputError(f"{path.name}: malformed {kind.upper()} ({err}); fix the quoting or the delimiter") from None
     frame = table.to_pandas()
     return frame
+
+
+def _refuse_over_limits(name: str, rows: int, unpacked_bytes: int, limits: IngestConfig) -> None:
+    if rows > limits.max_rows:
+        raise InputError(
+            f"{name}: holds {rows:,} rows (or lines), over ingest.max_rows={limits.max_rows:,}; split it into smaller "
+            "files, or raise ingest.max_rows if this machine has the memory"
+        )
+    if unpacked_bytes > limits.max_file_mb * 2**20:
+        raise InputError(
+            f"{name}: unpacks to {unpacked_bytes / 2**20:,.0f} MiB, over ingest.max_file_mb={limits.max_file_mb:g}; "
+            "split it into smaller files, or raise ingest.max_file_mb"
+        )
 
 
 def _short_name(name: str, limit: int = 120) -> str:

@@ -156,7 +156,7 @@ def _ingest_file(
     if known is not None:
         return IngestOutcome(str(path), "already_ingested", known.role, known.snapshot_id, known.rows)
     try:
-        frame = read_table(path, cfg.data, raw)
+        frame = read_table(path, cfg.data, raw, cfg.ingest)
         check_incoming(frame, cfg.data, role, path.name)
         frame, warnings = settle_types(frame, cfg.ingest.mixed_types, path.name)
     except InputError as err:

@@ -135,3 +135,21 @@ def test_a_file_still_being_copied_is_never_snapshotted_half(env):
     (done,) = ingest_paths(catalog, cfg, [path])  # a command waits for the file to settle
     assert done.status == "ingested" and done.rows == 40
     assert [s.rows for s in catalog.snapshots()] == [40]
+
+
+def test_a_small_file_holding_millions_of_rows_is_refused_before_it_is_built(env):
+    """Issue 33, defect 7: a 65 KB Parquet file of 5M rows was ingested at 1.2 GB of memory."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    cfg, catalog, incoming = env
+    bomb = incoming / "pool.parquet"
+    pq.write_table(pa.table({"text": pa.array(["same text"] * 5_000_000)}), bomb, compression="zstd")
+    assert bomb.stat().st_size < 1_000_000
+    (o,) = ingest_paths(catalog, cfg, [bomb])
+    assert o.status == "quarantined" and "ingest.max_rows=2,000,000" in o.reason and catalog.snapshots() == []
+    lines = incoming / "lines.csv"
+    lines.write_text("text\n" + "a\n" * 50)
+    small = load_config(cfg.project.root / "configs" / "sms_spam.yaml", ["ingest.max_rows=20"])
+    (o,) = ingest_paths(catalog, small, [lines])
+    assert o.status == "quarantined" and "51 rows (or lines)" in o.reason

@@ -92,6 +92,15 @@ class IngestConfig(_Section):
     max_file_mb: float = Field(
         1024.0, gt=0.0, description="Largest file ingest reads; a bigger one is quarantined (reason only, no copy)."
     )
+    max_rows: int = Field(
+        2_000_000,
+        ge=1,
+        description=(
+            "Most rows (CSV/TSV/JSON Lines: lines) one file may hold, checked before the table is built, and for "
+            "Parquet also its uncompressed size against max_file_mb: memory stays bounded by rows, not by bytes on "
+            "disk (a small compressed file can hold millions of rows)."
+        ),
+    )
     mixed_types: Literal["reject", "cast"] = Field(
         "reject",
         description="A column mixing text with numbers or objects: quarantine the file, or cast the values to text "
