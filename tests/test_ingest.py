@@ -231,10 +231,10 @@ def test_any_unexpected_error_quarantines_that_file_only(env, monkeypatch):
     (incoming / "b_pool.csv").write_text("text\nhello there\n")
     real = ingestion.read_table
 
-    def explode(path, data_cfg, raw=None):
+    def explode(path, data_cfg, raw=None, limits=None):
         if path.name == "a_poison.csv":
             raise KeyError("a library bug")
-        return real(path, data_cfg, raw)
+        return real(path, data_cfg, raw, limits)
 
     monkeypatch.setattr(ingestion, "read_table", explode)
     poison, pool = ingest_paths(catalog, cfg)
