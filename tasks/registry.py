@@ -18,6 +18,7 @@ import contextlib
 import json
 import logging
 import os
+import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -240,10 +241,14 @@ class Registry:
             self._pending_log = []
             yield data
             data["versions"].sort(key=lambda v: (v["created_at"], v["version"]))
+            # Write-ahead, under the lock: the log entries first, tagged with this transaction, then the registry,
+            # which names the transactions it applied. A failure between the two leaves an entry no reader counts
+            # (the registry never took it); a failed append leaves the registry unchanged and raises.
+            if self._pending_log:
+                txn = uuid.uuid4().hex
+                self._append_log([{**entry, "txn": txn} for entry in self._pending_log])
+                data["log_txns"] = [*data.get("log_txns", []), txn]
             write_json(self.path, data)
-            # After the registry is replaced, still under the lock: the log never names a change that
-            # did not happen, and entries from concurrent writers cannot interleave.
-            self._append_log(self._pending_log)
             self._pending_log = []
 
     def _relative(self, path: str | Path) -> str:
@@ -326,12 +331,19 @@ class Registry:
         """Every champion change, oldest first (a torn last line from a crash is skipped)."""
         if not self.log_path.exists():
             return []
+        applied = set(self._read().get("log_txns", []))
         out = []
         for number, line in enumerate(self.log_path.read_text(encoding="utf-8").splitlines(), start=1):
             try:
-                out.append(json.loads(line))
+                entry = json.loads(line)
             except json.JSONDecodeError:
                 log.warning("%s line %d is torn (a crash mid-append) and is skipped", self.log_path, number)
+                continue
+            if "txn" in entry and entry["txn"] not in applied:
+                log.warning("%s line %d was never applied to the registry (a failed write) and is skipped",
+                            self.log_path, number)  # fmt: skip
+                continue
+            out.append(entry)
         return out
 
     def _promote(

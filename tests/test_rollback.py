@@ -91,3 +91,35 @@ def test_rollback_command(project):
     assert "driftloop rollback" in entry["actor"] and "bad batch" in entry["reason"]
     again = CliRunner().invoke(app, ["rollback", "v1", "-c", str(config)])
     assert again.exit_code == 1 and "already the champion" in again.output
+
+
+def test_a_failed_promotion_log_append_leaves_the_registry_unchanged(tmp_path, monkeypatch):
+    """Issue 33, defect 11: registry.json was replaced before the log append, so a full disk left a champion that the
+    run called failed. Now the log is written ahead: the append fails first and nothing changes."""
+    registry = _two_champions(tmp_path)
+    before = registry.path.read_bytes()
+
+    def disk_full(self, entries):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Registry, "_append_log", disk_full)
+    with pytest.raises(OSError, match="No space"):
+        registry.rollback("v1", reason="disk full")
+    assert registry.path.read_bytes() == before and registry.champion().version == "v2"
+
+
+def test_a_log_entry_whose_registry_write_failed_is_never_counted(tmp_path, monkeypatch):
+    import driftloop.tasks.registry as registry_module
+
+    registry = _two_champions(tmp_path)
+
+    def crash(path, data):
+        raise OSError(5, "I/O error")
+
+    monkeypatch.setattr(registry_module, "write_json", crash)
+    with pytest.raises(OSError):
+        registry.rollback("v1", reason="crash after the log append")
+    monkeypatch.undo()
+    assert registry.champion().version == "v2" and len(registry.promotion_log()) == 2  # the intent is not counted
+    registry.rollback("v1", reason="again")
+    assert [e["champion"] for e in registry.promotion_log()][-1] == "v1" and len(registry.promotion_log()) == 3
