@@ -86,6 +86,7 @@ bench: install  ## Run the benchmarks; JSON lands in bench/results/
 	$(BIN)/python -m bench.bench_scale
 	$(BIN)/python -m bench.bench_ddp
 	$(BIN)/python -m bench.gpu_check  # QLoRA smoke + MFU on a GPU; records "no GPU" elsewhere
+	$(BIN)/python -m bench.bench_first_hour  # make demo and make test from a fresh clone
 
 docs: install  ## Regenerate docs/configuration.md and bench/RESULTS.md, then build the static site into site/ (offline)
 	$(BIN)/python -m driftloop.docs

@@ -352,7 +352,14 @@ def timings(r: dict) -> list[str]:
     return table(["what", "minutes", "machine", "commit", "source"], rows)
 
 
+def first_hour(r: dict) -> list[str]:
+    goals, met = r["goals_minutes"], r.get("goals_met", {})
+    rows = [[what, run["minutes"], run["exit_code"], goals.get(what), met.get(what)] for what, run in r["runs"].items()]
+    return table(["what", "minutes", "exit code", "goal (minutes)", "goal met"], rows)
+
+
 RENDERERS: dict[str, Callable[[Any], list[str]]] = {
+    "first_hour": first_hour,
     "lfs": lfs,
     "clean": clean,
     "report": report,
