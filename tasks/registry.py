@@ -476,9 +476,3 @@ class Registry:
         if before != version:
             self._log_change(kind, version, before, actor, reason, now)
         return decision
-
-
-def new_version_id(config_hash: str, when: datetime | None = None) -> str:
-    """A sortable, unique-enough version name: UTC timestamp + the first 6 characters of the config hash."""
-    when = when or datetime.now(UTC)
-    return f"{when:%Y%m%dT%H%M%S}Z-{config_hash[:6] or 'nohash'}"
