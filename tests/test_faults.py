@@ -190,6 +190,29 @@ def test_served_retrain_survives_a_server_restart_and_a_serve_crash(tmp_path, pr
         server.stop()
 
 
+def _served_tiny_lora(model: str, *extra: str) -> list[str]:
+    """The service's test settings with a tiny LoRA fine-tune that runs until ``extra`` says it stops."""
+    return [
+        *[s for s in SMALL if not s.startswith("train.")],
+        f"train.model={model}",
+        "train.method=lora",
+        "train.precision=fp32",
+        "train.batch_size=16",
+        "train.max_length=32",
+        "train.early_stopping_patience=1000",
+        "gold_rows.baseline=false",
+        *extra,  # later settings win
+    ]
+
+
+def _land_the_demo(server: PrefectServer, serve: subprocess.Popen, catalog: Catalog, cfg_path: Path) -> None:
+    """Once serve has registered its deployments, drop the demo's gold dev, gold test and pool files."""
+    wait_for(lambda: len(server.deployments()) == 3, 120, "three deployments", [serve])
+    parts = demo_parts(cfg_path)
+    for name in ("gold_dev", "gold_test", "pool"):
+        parts[name].to_csv(catalog.incoming_dir / f"sms_{name}.csv", index=False)
+
+
 def _flow_run_pid(flow_run_id: str) -> int | None:
     """The process executing a flow run: Prefect names the run in the environment of the process it starts."""
     needle = f"PREFECT__FLOW_RUN_ID={flow_run_id}".encode()
@@ -207,27 +230,17 @@ def test_a_retrain_killed_mid_training_is_run_again_by_the_service_and_resumes(t
     and its training resumes from its checkpoint. The fault is real: the flow-run process is SIGKILLed."""
     cfg_path = project / "configs" / "sms_spam.yaml"
     model = str(tiny_bert_dir(tmp_path / "tiny_bert"))
-    overrides = [
-        *[s for s in SMALL if not s.startswith(("train.", "service.watch_interval_s"))],
+    overrides = _served_tiny_lora(
+        model,
         "service.watch_interval_s=5",  # the watcher's poll is what notices the lost retrain
-        f"train.model={model}",
-        "train.method=lora",
-        "train.precision=fp32",
-        "train.batch_size=16",
-        "train.max_length=32",
         "train.min_steps=300",  # long enough to be killed mid-way
         "train.eval_steps=10",  # a checkpoint every 10 steps
-        "train.early_stopping_patience=1000",
-        "gold_rows.baseline=false",
-    ]
+    )
     catalog = Catalog.from_config(load_config(cfg_path, overrides))
-    parts = demo_parts(cfg_path)
     server = PrefectServer(tmp_path).start()
     serve = start_serve(project, cfg_path, overrides, server.env)
     try:
-        wait_for(lambda: len(server.deployments()) == 3, 120, "three deployments", [serve])
-        for name in ("gold_dev", "gold_test", "pool"):
-            parts[name].to_csv(catalog.incoming_dir / f"sms_{name}.csv", index=False)
+        _land_the_demo(server, serve, catalog, cfg_path)
         checkpoints = catalog.derived_dir / "train_checkpoints"
         wait_for(lambda: list(checkpoints.glob("*/step-*")), 240, "a training checkpoint", [serve], every=0.5)
         (running,) = _retrain_running(server)
@@ -244,6 +257,50 @@ def test_a_retrain_killed_mid_training_is_run_again_by_the_service_and_resumes(t
         assert _registry_consistent(project)["champion"] == summary["run_id"]
         log = (project / "serve.log").read_text()
         assert "still pending: retry 1" in log or "pending: retry 1" in log, log[-4000:]
+    finally:
+        kill_group(serve)
+        server.stop()
+
+
+def _steps_for(seconds: float, model: str, overrides: list[str], project: Path) -> int:
+    """How many optimizer steps of this training last about ``seconds`` on this machine now (a 60-step probe)."""
+    from driftloop.tasks.train import train
+    from tests.tiny_models import sms_like_frame
+
+    cfg = load_config(project / "configs" / "sms_spam.yaml", [*overrides, "train.max_steps=60", "train.min_steps=60"])
+    fit = train(sms_like_frame(320, 0), sms_like_frame(32, 1), cfg.data.labels, cfg.train, seed=0)
+    return max(int(seconds * fit.steps / fit.train_seconds), 100)
+
+
+def test_a_server_restart_mid_retrain_outlives_the_lease_and_the_model_is_registered(tmp_path, project):
+    """Issue 33: served as documented (leases on disk), the Prefect server is SIGKILLed while a retrain trains and
+    comes back 20 s later; the run then goes on past a whole lease duration (300 s, renewed every 225 s), so a
+    renewal lands on the restarted server. The retrain completes and its model is registered, with no new event."""
+    cfg_path = project / "configs" / "sms_spam.yaml"
+    model = str(tiny_bert_dir(tmp_path / "tiny_bert"))
+    overrides = _served_tiny_lora(model, "train.eval_steps=500")
+    steps = _steps_for(560, model, overrides, project)  # ~6-9 min of training: the restart, then past a lease
+    overrides += [f"train.min_steps={steps}", f"train.max_steps={steps}"]
+    catalog = Catalog.from_config(load_config(cfg_path, overrides))
+    server = PrefectServer(tmp_path).start()
+    serve = start_serve(project, cfg_path, overrides, server.env)
+    try:
+        _land_the_demo(server, serve, catalog, cfg_path)
+        wait_for(lambda: _retrain_running(server), 240, "a running retrain", [serve], every=0.5)
+        time.sleep(10)
+        server.stop(signal.SIGKILL)
+        time.sleep(20)
+        server.start()
+        restarted = time.monotonic()
+        wait_for(lambda: [r for r in server.flow_runs(deployment="retrain") if r["state"]["type"] in TERMINAL],
+                 900, "the retrain to finish", [serve], every=5)  # fmt: skip
+        states = [r["state"]["type"] for r in server.flow_runs(deployment="retrain")]
+        log = (project / "serve.log").read_text()
+        assert states == ["COMPLETED"] and "lease renewal failed" not in log, log[-4000:]
+        assert time.monotonic() - restarted > 300, "the run ended before a lease renewal on the restarted server"
+        (summary,) = summaries(project)
+        assert summary["status"] == "succeeded" and summary["training"]["steps"] == steps
+        assert _registry_consistent(project)["champion"] == summary["run_id"]
     finally:
         kill_group(serve)
         server.stop()
