@@ -195,3 +195,30 @@ def test_a_comparison_with_a_champion_that_has_changed_never_promotes(tmp_path):
     fresh.register_and_promote("P", tmp_path / "P", _compared(0.80, None), cfg)
     stale = fresh.register_and_promote("Q", tmp_path / "Q", _compared(0.99, None), cfg)
     assert not stale.promoted and "compared with no champion, but the champion is now P" in stale.reason
+
+
+def _register_compared(models_dir: str, version: str, macro: float, start) -> None:
+    start.wait(timeout=60)  # both processes compared with X before either registers
+    cfg = PromotionConfig(test="none")
+    Registry(models_dir).register_and_promote(version, f"{models_dir}/{version}", _compared(macro, "X", 0.80), cfg)
+
+
+def test_two_processes_compared_with_the_same_champion_promote_at_most_one(tmp_path):
+    """Issue 33, defect 4, with real concurrent processes: A (0.95) and B (0.85) both compared with X (0.80) and
+    register at the same moment. Whichever commits first may replace X; the other's comparison is stale then."""
+    Registry(tmp_path).register_and_promote("X", tmp_path / "X", _compared(0.80, None), PromotionConfig(test="none"))
+    ctx = mp.get_context("spawn")
+    start = ctx.Barrier(2)
+    workers = [
+        ctx.Process(target=_register_compared, args=(str(tmp_path), v, m, start)) for v, m in (("A", 0.95), ("B", 0.85))
+    ]
+    for p in workers:
+        p.start()
+    for p in workers:
+        p.join(timeout=120)
+        assert p.exitcode == 0
+    decisions = {d["challenger"]: d for d in Registry(tmp_path).decisions() if d["challenger"] in ("A", "B")}
+    promoted = [v for v, d in decisions.items() if d["promoted"]]
+    assert len(promoted) == 1 and Registry(tmp_path).champion().version == promoted[0]
+    (late,) = [d for v, d in decisions.items() if not d["promoted"]]
+    assert f"compared with X, but the champion is now {promoted[0]}" in late["reason"]
