@@ -19,6 +19,14 @@ from driftloop.flows.report import finish_run, run_trigger
 from driftloop.runtime import enable_progress_logging
 
 
+def prefect_flow_runs() -> list[str]:
+    """This flow run's id and its parent's (the retrain that started it), outermost first; empty outside Prefect."""
+    from prefect.runtime import flow_run
+
+    ids = [flow_run.get_parent_flow_run_id(), flow_run.id]
+    return [str(i) for i in ids if i]
+
+
 def new_run_id(cfg: DriftloopConfig) -> str:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     return f"{stamp}-{cfg.config_hash[:8]}-{secrets.token_hex(2)}"
@@ -48,7 +56,10 @@ def pipeline(
         "run_dir": str(run_dir),
         "status": "running",
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        # The Prefect runs that carry this one: a run killed outright is reconciled from their states.
+        "prefect_flow_runs": prefect_flow_runs(),
     }
+    write_json(Path(run_dir) / "summary.json", summary)  # a run killed outright still shows in the index
     started = time.perf_counter()
     try:
         _run_stages(cfg, run_id, summary)

@@ -123,6 +123,7 @@ def watch_incoming(config_path: str = "configs/sms_spam.yaml", overrides: list[s
         print(f"{len(new)} new snapshot(s): emitted {DATA_LANDED_EVENT}")
     else:
         retry_lost_retrain(cfg, config_path)
+    reconcile_summaries(cfg)
 
     def of(status: str) -> list[dict]:
         return [o.as_dict() for o in outcomes if o.status == status]
@@ -185,6 +186,42 @@ def _latest_retrain_state() -> str | None:
     if not runs or runs[0].state is None or not runs[0].state.is_final():
         return None
     return runs[0].state.type.value
+
+
+def reconcile_summaries(cfg: DriftloopConfig) -> list[str]:
+    """Runs whose summary still says ``running`` but whose Prefect run ended CRASHED, FAILED or CANCELLED (a process
+    killed outright writes nothing): their summary, report and the runs index say so. Returns their run ids."""
+    from driftloop.atomic import write_json
+    from driftloop.flows.report import write_index, write_run_report
+
+    catalog = Catalog.from_config(cfg)
+    stale = [s for s in catalog.run_summaries() if s.get("status") == "running" and s.get("prefect_flow_runs")]
+    if not stale:
+        return []
+    from prefect.client.orchestration import get_client
+
+    ended = []
+    with get_client(sync_client=True) as client:
+        for summary in stale:
+            try:
+                states = [client.read_flow_run(flow_run_id).state for flow_run_id in summary["prefect_flow_runs"]]
+            except Exception as err:  # noqa: BLE001 - the API is down or forgot the run: the next tick looks again
+                print(f"could not read run {summary['run_id']}'s Prefect state ({type(err).__name__}); later")
+                continue
+            lost = next((s for s in states if s is not None and s.is_final() and not s.is_completed()), None)
+            if lost is None:
+                continue
+            summary.update(
+                status=lost.type.value.lower(),
+                error=f"Prefect ended the run {lost.type.value}: {lost.message or lost.name}",
+            )
+            write_json(catalog.run_dir(summary["run_id"]) / "summary.json", summary)
+            write_run_report(catalog, summary["run_id"], cfg)
+            ended.append(summary["run_id"])
+            print(f"run {summary['run_id']} ended {lost.type.value} in Prefect; its summary and report say so now")
+    if ended:
+        write_index(catalog)
+    return ended
 
 
 def retry_lost_retrain(cfg: DriftloopConfig, config_path: str) -> bool:

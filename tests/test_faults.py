@@ -249,10 +249,14 @@ def test_a_retrain_killed_mid_training_is_run_again_by_the_service_and_resumes(t
         os.kill(pid, signal.SIGKILL)
         wait_for(lambda: [r for r in server.flow_runs(deployment="retrain") if r["state"]["type"] == "CRASHED"],
                  120, "the killed retrain to be marked CRASHED", [serve])  # fmt: skip
-        assert summaries(project) == []  # nothing trained yet, and no new file lands from here on
+        # No new file lands from here on. The killed run wrote no final summary: the service reconciles it.
         wait_for(lambda: [s for s in summaries(project) if s["status"] == "succeeded"], 420,
                  "the service to run the lost retrain again", [serve])  # fmt: skip
-        (summary,) = summaries(project)
+        wait_for(lambda: [s["status"] for s in summaries(project)] == ["crashed", "succeeded"], 60,
+                 "the killed run's summary to say it crashed", [serve])  # fmt: skip
+        killed, summary = summaries(project)
+        assert "Prefect ended the run CRASHED" in killed["error"]
+        assert "Crashed" in (project / "runs" / killed["run_id"] / "report.html").read_text()
         assert summary["training"]["resumed_from_step"] and summary["training"]["resumed_from_step"] >= 10
         assert _registry_consistent(project)["champion"] == summary["run_id"]
         log = (project / "serve.log").read_text()

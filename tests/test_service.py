@@ -136,7 +136,8 @@ def test_poison_folder_then_a_burst_trains_once_per_batch(server, project, tmp_p
         landed_id, drift_id = f"driftloop.incoming.{cfg.project.name}", f"driftloop.drift.{cfg.project.name}"
         emit_events(server.env, [("driftloop.data.landed", landed_id)] * 5 + [("driftloop.drift.detected", drift_id)])
         runs = wait_for(lambda: settled(server, RETRAIN, 2), 180, "the burst's retrain", [proc])
-        wait_for(lambda: len(summaries(project)) == 2, 30, "the second training", [proc])
+        wait_for(lambda: [s["status"] for s in summaries(project)] == ["succeeded"] * 2, 30, "the second training",
+                 [proc])  # fmt: skip
         every = server.flow_runs()
         assert [r["name"] for r in every if r["state"]["type"] in ("FAILED", "CRASHED")] == []
         assert [s["status"] for s in summaries(project)] == ["succeeded", "succeeded"]

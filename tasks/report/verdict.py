@@ -68,10 +68,11 @@ def verdict(summary: dict[str, Any], config: dict[str, Any] | None = None) -> Ve
         stage = failed_stage(summary, config)
         reason = first_sentence(str(summary.get("error") or "no error message was recorded"))
         return Verdict("bad", f"Failed at {stage}", reason, stage)
-    if status == "crashed":
+    if status in ("crashed", "cancelled"):
         reason = first_sentence(str(summary.get("error") or "the run was stopped from outside"))
-        return Verdict("bad", "Crashed (stopped from outside)", f"{reason}. The service starts it again while its "
-                       "data is pending (driftloop serve); or run `driftloop run` again.")  # fmt: skip
+        headline = "Crashed (stopped from outside)" if status == "crashed" else "Cancelled"
+        return Verdict("bad", headline, f"{reason}. The service starts a lost retrain again while its data is "
+                       "pending (driftloop serve); or run `driftloop run` again.")  # fmt: skip
     if status == "running":
         return Verdict("warn", "Still running (or interrupted)", "The run has not written its final status yet.")
     keep = (summary.get("baselines") or {}).get("verdict")
