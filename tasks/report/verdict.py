@@ -149,7 +149,9 @@ def key_figures(summary: dict[str, Any]) -> list[dict[str, Any]]:
         )
     after = (summary.get("balance") or {}).get("after")
     if after:
-        figures.append({"label": "training rows", "value": f"{sum(after.values()):,}", "note": None})
+        gold = ((summary.get("training") or {}).get("rows") or {}).get("gold")
+        note = f"+ {gold:,} gold dev rows" if gold else None
+        figures.append({"label": "training rows", "value": f"{sum(after.values()):,}", "note": note})
     if summary.get("duration_s") is not None:
         figures.append({"label": "duration", "value": duration(summary["duration_s"]), "note": None})
     return figures
