@@ -46,6 +46,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="driftloop-first-hour-") as tmp:
         clone = Path(tmp) / "driftloop"
         subprocess.run(["git", "clone", "-q", str(REPO), str(clone)], check=True)
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=clone, capture_output=True, text=True, check=True)
+        results["measured_commit"] = head.stdout.strip()  # what ran, even if this checkout moves on meanwhile
         results["runs"]["make demo"] = timed(["make", "demo"], clone, Path(tmp) / "demo.log")
         if args.baseline:
             run = [".venv/bin/driftloop", "run", "-c", "configs/sms_spam.yaml"]
