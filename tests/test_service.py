@@ -121,7 +121,7 @@ def test_poison_folder_then_a_burst_trains_once_per_batch(server, project, tmp_p
         }
         assert set(reasons) == {"mixed.jsonl", "dup.csv", "blank_gold_dev.csv", "bad.csv", "n" * 236 + ".csv",
                                 "big.csv", "link.csv"}  # fmt: skip
-        assert "TOP-SECRET" not in json.dumps(reasons) and "outside data/incoming/" in reasons["link.csv"]
+        assert "TOP-SECRET" not in json.dumps(reasons) and "outside incoming/" in reasons["link.csv"]
         raw_before = digests(catalog.raw_dir, "*.parquet")
         incoming_before = digests(incoming)
 

@@ -126,11 +126,11 @@ def test_data_stages_hand_each_other_typed_records(staged):
     assert [r["kept"] for r in band["seeds"]] == [f is tuned.result for f in tuned.fits]
     kept = next(r for r in band["seeds"] if r["kept"])
     assert kept["test_macro_f1"] == pytest.approx(evaluation.macro_f1, abs=1e-6)
-    dev = catalog.read_artifact(cleaned.gold_dev.artifact, cleaned.gold_dev.key)
-    assert kept["dev_macro_f1"] == pytest.approx(scores(result.classifier, dev, cfg.data.labels, 64)["macro_f1"])
+    held_out = model_steps._gold_split(cfg, catalog, cleaned).held_out  # the gold dev rows that select, not train
+    assert kept["dev_macro_f1"] == pytest.approx(scores(result.classifier, held_out, cfg.data.labels, 64)["macro_f1"])
     assert band["test_macro_f1"]["n"] == 2 and band["points_over_label_model"]["n"] == 2
     comparison = model_steps.compare_task.fn(cfg, RUN, result, cleaned)
-    assert set(comparison) == {"test_sets"}  # no champion yet: nothing to compare with
+    assert set(comparison) == {"test_sets", "compared_with"} and comparison["compared_with"] is None  # no champion
     (test_set,) = comparison["test_sets"].values()
     assert test_set["n"] == cleaned.gold_test.rows
     promotion = model_steps.promote_task.fn(cfg, RUN, result, evaluation, datasets, comparison)
