@@ -73,8 +73,8 @@ def make_project(root: Path, rows: int, seed: int = 0) -> Path:
 def _run_single(config: str) -> dict:
     from driftloop.catalog import Catalog
     from driftloop.config import load_config
-    from driftloop.flows.ingestion import load_role
     from driftloop.tasks.clean import clean
+    from driftloop.tasks.landing import load_role
     from driftloop.tasks.lf import apply_lfs, load_lfs
 
     cfg = load_config(config)

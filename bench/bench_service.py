@@ -33,9 +33,9 @@ from bench.record import write_result
 from driftloop.atomic import write_json
 from driftloop.catalog import Catalog
 from driftloop.config import load_config
-from driftloop.flows.ingestion import ingest_paths
 from driftloop.packaged import init_project
 from driftloop.tasks.demo_data import read_sms_corpus, split_demo
+from driftloop.tasks.landing import ingest_paths
 from tests.prefect_server import (
     PG_BIN,
     PostgresUnavailable,

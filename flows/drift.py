@@ -23,8 +23,8 @@ from driftloop.catalog import Catalog
 from driftloop.config import DriftloopConfig, load_config
 from driftloop.errors import NoChampionError
 from driftloop.flows import steps
-from driftloop.flows.ingestion import load_role
 from driftloop.spreadsheet import to_safe_csv
+from driftloop.tasks.landing import load_role
 
 DRIFT_EVENT = "driftloop.drift.detected"
 

@@ -15,8 +15,8 @@ from prefect.cache_policies import NO_CACHE
 from driftloop.atomic import write_json
 from driftloop.catalog import Catalog
 from driftloop.config import DriftloopConfig
-from driftloop.flows.contracts import Balanced, Cleaned, Datasets, FineTuned, Promotion, SelfTrained, WeakLabels
 from driftloop.flows.publish import logger, publish_markdown, publish_table
+from driftloop.tasks.contracts import Balanced, Cleaned, Datasets, FineTuned, Promotion, SelfTrained, WeakLabels
 
 if TYPE_CHECKING:
     from driftloop.tasks.evaluate import EvaluationResult

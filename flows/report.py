@@ -313,7 +313,7 @@ def finish_run(cfg: DriftloopConfig, summary: dict[str, Any]) -> Path | None:
                 log.warning("could not publish the report artifacts: %s", err)
     if cfg.tracking.mlflow.enabled:
         try:
-            from driftloop.flows.tracking import log_run
+            from driftloop.tasks.tracking import log_run
 
             log_run(cfg, summary, catalog.run_dir(str(summary["run_id"])))
         except Exception as err:

@@ -21,7 +21,7 @@ from driftloop.config import DriftloopConfig, load_config
 from driftloop.tasks.retrain_gate import RetrainPlan, SnapshotInfo, plan_retrain
 
 if TYPE_CHECKING:
-    from driftloop.flows.ingestion import IngestOutcome
+    from driftloop.tasks.landing import IngestOutcome
 
 # This module is what a served watcher or retrain run imports before it counts as started: it stays
 # light (no model or validation stack), so a run starts seconds sooner and "nothing to do" ends fast.
@@ -55,7 +55,7 @@ def _resource(cfg: DriftloopConfig, kind: str) -> dict[str, str]:
 @task(name="take-landed-files", retries=1, retry_delay_seconds=2)
 def take_landed_files(cfg: DriftloopConfig) -> list[IngestOutcome]:
     """Ingest the files in data/incoming/ whose size and mtime have settled; wait a little for the others."""
-    from driftloop.flows.ingestion import ingest_paths
+    from driftloop.tasks.landing import ingest_paths
 
     catalog = Catalog.from_config(cfg)
     log = get_run_logger()

@@ -414,7 +414,7 @@ def shard_sources(catalog: Catalog, snapshot_ids: Sequence[str] | None = None) -
 
 def reference_texts(catalog: Catalog, cfg: DriftloopConfig) -> tuple[list[str], list[str]]:
     """Gold dev and test texts (their rows must not leak into the pool) and the snapshot ids they came from."""
-    from driftloop.flows.ingestion import load_role
+    from driftloop.tasks.landing import load_role
 
     texts: list[str] = []
     ids: list[str] = []

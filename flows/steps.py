@@ -1,5 +1,5 @@
 """The data stages as Prefect tasks: each loads its inputs from the catalog, calls one pure step in
-``tasks/`` through ``Catalog.cached``, and returns a typed record (``flows.contracts``).
+``tasks/`` through ``Catalog.cached``, and returns a typed record (``tasks.contracts``).
 
 ``Catalog.cached`` keys every output on its inputs, its config and the source of the code that
 computes it, so an unchanged stage is a cache hit and an edited step recomputes.
@@ -19,7 +19,8 @@ from driftloop.atomic import atomic_path, write_json, write_text
 from driftloop.catalog import Catalog
 from driftloop.config import DriftloopConfig
 from driftloop.errors import InputError
-from driftloop.flows.contracts import (
+from driftloop.flows.publish import logger, publish_markdown, publish_table
+from driftloop.tasks.contracts import (
     Augmented,
     Balanced,
     Cleaned,
@@ -29,9 +30,8 @@ from driftloop.flows.contracts import (
     TrainGate,
     WeakLabels,
 )
-from driftloop.flows.ingestion import IngestOutcome, ingest_paths, load_role
-from driftloop.flows.publish import logger, publish_markdown, publish_table
 from driftloop.tasks.evaluate import plot_reliability
+from driftloop.tasks.landing import IngestOutcome, ingest_paths, load_role
 from driftloop.tasks.plots import balance_figure, lf_figure, save_figure
 
 ROLES = ("unlabelled", "gold_dev", "gold_test")
@@ -78,7 +78,7 @@ def load_datasets_task(cfg: DriftloopConfig) -> Datasets:
             "load",
             [role, snapshot_ids, cfg.section_hash("data")],
             lambda role=role: {"load.frame": load_role(catalog, cfg, role)[0]},
-            code="driftloop.flows.ingestion",
+            code="driftloop.tasks.landing",
         )
         tables[role] = _table(catalog, "load.frame", entry.key)
         snapshots[role] = snapshot_ids

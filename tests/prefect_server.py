@@ -137,7 +137,7 @@ class PrefectServer:
 
 def start_serve(project: Path, cfg_path: Path, overrides: list[str], env: dict, log_name: str = "serve.log"):
     """`driftloop serve` as a real process in ``project``; returns the Popen (its own session)."""
-    cli = [sys.executable, "-m", "driftloop.flows.cli", "serve", "--config", str(cfg_path)]
+    cli = [sys.executable, "-m", "driftloop.cli.main", "serve", "--config", str(cfg_path)]
     cli += [a for s in overrides for a in ("--set", s)]
     log = open(project / log_name, "a")
     return subprocess.Popen(cli, env=env, cwd=project, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)

@@ -111,7 +111,7 @@ def test_init_refuses_to_overwrite(tmp_path):
 
 
 def test_summary_reads_runs_under_project_root(project, tmp_path, monkeypatch):
-    from driftloop.flows.cli import app
+    from driftloop.cli.main import app
 
     for run_id, status in (("20240101-000000-aaaa", "failed"), ("20240102-000000-bbbb", "succeeded")):
         run_dir = project / "runs" / run_id

@@ -120,7 +120,7 @@ def cli_commands() -> dict[str, set[str] | None]:
     """Command name -> its subcommands (a group) or None (a plain command), from the Typer app itself."""
     import typer
 
-    from driftloop.flows.cli import app
+    from driftloop.cli.main import app
 
     root = typer.main.get_command(app)  # typer ships its own click: a group is what has .commands
     groups = {name: getattr(cmd, "commands", None) for name, cmd in root.commands.items()}

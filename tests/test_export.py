@@ -9,8 +9,8 @@ from typer.testing import CliRunner
 
 from driftloop.atomic import write_json
 from driftloop.catalog import Catalog
+from driftloop.cli.main import app
 from driftloop.config import load_config
-from driftloop.flows.cli import app
 
 
 def _run_with_artifacts(project) -> tuple:
@@ -62,8 +62,8 @@ def test_a_run_that_failed_before_balancing_cannot_be_exported(project, tmp_path
     cfg = load_config(project / "configs" / "sms_spam.yaml")
     catalog = Catalog.from_config(cfg)
     write_json(catalog.run_dir("r1") / "summary.json", {"run_id": "r1", "status": "failed"})
+    from driftloop.cli.export import export_dataset
     from driftloop.errors import InputError
-    from driftloop.flows.export import export_dataset
 
     with pytest.raises(InputError, match="no validated training set"):
         export_dataset(cfg, tmp_path / "x")

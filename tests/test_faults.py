@@ -17,7 +17,7 @@ import pytest
 
 from driftloop.catalog import Catalog
 from driftloop.config import load_config
-from driftloop.flows.ingestion import ingest_paths
+from driftloop.tasks.landing import ingest_paths
 from tests.prefect_server import TERMINAL, PrefectServer, emit_events, kill_group, start_serve, wait_for
 from tests.test_service import SMALL, demo_parts, digests, summaries
 from tests.tiny_models import tiny_bert_dir
@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def _cli(*args: str, env: dict | None = None, cwd: Path | None = None) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "driftloop.flows.cli", *args],
+        [sys.executable, "-m", "driftloop.cli.main", *args],
         env=env or os.environ.copy(),
         cwd=cwd,
         stdout=subprocess.PIPE,
@@ -64,7 +64,7 @@ def test_kill_between_snapshot_write_and_manifest_update(project):
         if second is not None:
             kill_group(second, signal.SIGKILL)
     third = subprocess.run(
-        [sys.executable, "-m", "driftloop.flows.cli", "ingest", "--config", cfg_path],
+        [sys.executable, "-m", "driftloop.cli.main", "ingest", "--config", cfg_path],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert third.returncode == 0 and third.stdout.count("already_ingested") == 2, third.stdout

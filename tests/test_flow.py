@@ -109,7 +109,7 @@ def test_pipeline_runs_and_writes_summary(prefect_harness, project):
     # The champion serves predictions from the command line.
     from typer.testing import CliRunner
 
-    from driftloop.flows.cli import app
+    from driftloop.cli.main import app
 
     out = CliRunner().invoke(
         app,

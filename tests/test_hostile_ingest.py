@@ -17,7 +17,7 @@ import pytest
 
 from driftloop.catalog import Catalog
 from driftloop.config import load_config
-from driftloop.flows.ingestion import ingest_paths
+from driftloop.tasks.landing import ingest_paths
 
 GOOD = "text,label\nhello there,\nsee you at home,\n"
 SECRET = "text\nTOP-SECRET-OUTSIDE\n"

@@ -10,9 +10,9 @@ import pytest
 from typer.testing import CliRunner
 
 from driftloop.catalog import Catalog
+from driftloop.cli.main import app
 from driftloop.config import load_config
-from driftloop.flows.cli import app
-from driftloop.flows.ingestion import ingest_paths
+from driftloop.tasks.landing import ingest_paths
 
 BAD_FILES = {
     "not_tasks.json": (b"[1, 2]", "task 1 is not a Label Studio task"),

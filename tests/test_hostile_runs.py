@@ -12,9 +12,9 @@ import pytest
 from typer.testing import CliRunner
 
 from driftloop.catalog import Catalog
+from driftloop.cli.main import app
 from driftloop.config import load_config
 from driftloop.errors import InputError
-from driftloop.flows.cli import app
 
 
 def _catalog(project: Path) -> tuple[Path, Catalog]:

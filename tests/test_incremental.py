@@ -13,11 +13,11 @@ import pytest
 
 from driftloop.catalog import Catalog
 from driftloop.config import load_config
-from driftloop.flows.ingestion import ingest_paths, load_role
 from driftloop.flows.pool import clean_pool, pool_votes
 from driftloop.flows.scale import read_sharded, run_sharded_stages
 from driftloop.tasks.clean import clean
 from driftloop.tasks.demo_data import read_sms_corpus
+from driftloop.tasks.landing import ingest_paths, load_role
 from driftloop.tasks.lf import apply_lfs, load_lfs
 from driftloop.tasks.near_dup import lsh_shape
 from driftloop.tasks.shards import NEAR_CODE, PoolState, clean_shard, dedup_pool, fold_keys, reference_hashes

@@ -10,7 +10,7 @@ import pytest
 
 from driftloop.catalog import Catalog
 from driftloop.config import load_config
-from driftloop.flows.ingestion import ingest_paths, load_role
+from driftloop.tasks.landing import ingest_paths, load_role
 
 
 @pytest.fixture
@@ -224,7 +224,7 @@ def test_symlinks_out_of_the_landing_folder_are_refused_without_reading_them(env
 
 
 def test_any_unexpected_error_quarantines_that_file_only(env, monkeypatch):
-    import driftloop.flows.ingestion as ingestion
+    import driftloop.tasks.landing as ingestion
 
     cfg, catalog, incoming = env
     (incoming / "a_poison.csv").write_text(GOOD_CSV)

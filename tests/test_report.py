@@ -456,7 +456,7 @@ def test_finish_run_never_raises_and_publishes_markdown(runs, caplog):
 def test_cli_report_prints_the_path_and_serve_binds_localhost(runs):
     from typer.testing import CliRunner
 
-    from driftloop.flows.cli import app
+    from driftloop.cli.main import app
 
     config = Path(__file__).parents[1] / "configs" / "sms_spam.yaml"
     root = ["--set", f"project.root={runs.parent}"]
@@ -483,7 +483,7 @@ def test_mlflow_logs_params_metrics_and_artifacts(runs):
     from mlflow.tracking import MlflowClient
 
     from driftloop.config import load_config
-    from driftloop.flows.tracking import log_run, tracking_uri
+    from driftloop.tasks.tracking import log_run, tracking_uri
 
     cfg = load_config(
         Path(__file__).parents[1] / "configs" / "sms_spam.yaml",

@@ -83,8 +83,8 @@ def test_read_reviewed_csv_and_errors(tmp_path: Path) -> None:
 
 def test_review_import_makes_a_reviewed_snapshot(project: Path) -> None:
     from driftloop.catalog import Catalog
+    from driftloop.cli.main import app
     from driftloop.config import load_config
-    from driftloop.flows.cli import app
 
     config = project / "configs" / "sms_spam.yaml"
     csv = project / "reviewed.csv"
@@ -158,7 +158,7 @@ def _populated_run(project: Path, *, champion: bool) -> tuple[object, pd.DataFra
 
 
 def test_review_export_then_import_round_trips(project: Path, one_torch_thread) -> None:
-    from driftloop.flows.cli import app
+    from driftloop.cli.main import app
 
     config = str(project / "configs" / "sms_spam.yaml")
     runner = CliRunner()

@@ -80,7 +80,7 @@ def test_a_torn_last_log_line_is_skipped_and_never_swallows_the_next_entry(tmp_p
 
 
 def test_rollback_command(project):
-    from driftloop.flows.cli import app
+    from driftloop.cli.main import app
 
     config = next(p for p in (project / "configs" / "sms_spam.yaml", project / "config.yaml") if p.exists())
     registry = _two_champions(Catalog.from_config(load_config(config)).models_dir)

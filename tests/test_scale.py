@@ -12,10 +12,10 @@ import pytest
 
 from driftloop.catalog import Catalog
 from driftloop.config import load_config
-from driftloop.flows.ingestion import ingest_paths, load_role
 from driftloop.flows.scale import neural_annotations, read_sharded, run_sharded_stages, task_runner
 from driftloop.tasks.clean import clean
 from driftloop.tasks.demo_data import read_sms_corpus
+from driftloop.tasks.landing import ingest_paths, load_role
 from driftloop.tasks.lf import apply_lfs, load_lfs
 from driftloop.tasks.shards import ShardSource, ShardSpec, canonical_shard, plan_shards
 

@@ -34,7 +34,7 @@ def test_corpus_and_split(corpus) -> None:
 def test_demo_data_writes_the_bbc_files(project: Path) -> None:
     from typer.testing import CliRunner
 
-    from driftloop.flows.cli import app
+    from driftloop.cli.main import app
 
     args = ["demo-data", "--dataset", "bbc_news", "--config", str(project / "configs" / "bbc_news.yaml")]
     out = CliRunner().invoke(app, args)

@@ -10,10 +10,10 @@ import yaml
 from typer.testing import CliRunner
 
 from driftloop.catalog import Catalog
+from driftloop.cli.main import app
 from driftloop.config import load_config
-from driftloop.flows.cli import app
-from driftloop.flows.tracking import run_params
 from driftloop.redact import redact_text
+from driftloop.tasks.tracking import run_params
 
 PASSWORD = "s3cr3t-Pa55"
 SECRET_SETTINGS = [

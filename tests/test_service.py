@@ -11,8 +11,8 @@ import pytest
 
 from driftloop.catalog import Catalog
 from driftloop.config import ServiceConfig, load_config
-from driftloop.flows.ingestion import ingest_paths
 from driftloop.tasks.demo_data import read_sms_corpus, split_demo
+from driftloop.tasks.landing import ingest_paths
 from driftloop.tasks.retrain_gate import SnapshotInfo, plan_retrain
 from tests.prefect_server import TERMINAL, PrefectServer, emit_events, kill_group, start_serve, wait_for
 

@@ -15,7 +15,8 @@ from driftloop.catalog import Catalog
 from driftloop.config import load_config
 from driftloop.errors import InputError
 from driftloop.flows import model_steps, steps
-from driftloop.flows.contracts import (
+from driftloop.packaged import init_project
+from driftloop.tasks.contracts import (
     Augmented,
     Balanced,
     Cleaned,
@@ -26,7 +27,6 @@ from driftloop.flows.contracts import (
     TrainGate,
     WeakLabels,
 )
-from driftloop.packaged import init_project
 from driftloop.tasks.demo_data import read_sms_corpus, split_demo
 from driftloop.tasks.self_train import scores
 from tests.tiny_models import tiny_bert_dir

@@ -83,7 +83,7 @@ def test_wheel_adds_only_the_driftloop_package(installed):
         "driftloop/configs/sms_spam.yaml",
         "driftloop/configs/lfs/sms_spam.py",
         "driftloop/tasks/clean.py",
-        "driftloop/flows/cli.py",
+        "driftloop/cli/main.py",
         "driftloop/deployments/serve.py",
         "driftloop/tasks/report/templates/run.html.j2",
         "driftloop/tasks/report/templates/style.css",
@@ -92,7 +92,12 @@ def test_wheel_adds_only_the_driftloop_package(installed):
         assert packaged in paths, f"{packaged} missing from the wheel"
     assert (venv / "bin" / "driftloop").is_file()
     # Every module of the checkout ships: a subpackage missing from pyproject's `packages` list would not.
-    installs_as = {"driftloop": "driftloop", "tasks": "driftloop/tasks", "flows": "driftloop/flows"}
+    installs_as = {
+        "driftloop": "driftloop",
+        "tasks": "driftloop/tasks",
+        "flows": "driftloop/flows",
+        "cli": "driftloop/cli",
+    }
     installs_as |= {"deployments": "driftloop/deployments", "configs": "driftloop/configs"}
     expected = {
         f"{target}/{path.relative_to(REPO / folder).as_posix()}"

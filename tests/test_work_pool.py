@@ -15,7 +15,7 @@ import pytest
 
 from driftloop.catalog import Catalog
 from driftloop.config import load_config
-from driftloop.flows.ingestion import ingest_paths
+from driftloop.tasks.landing import ingest_paths
 from tests.prefect_server import PrefectServer, kill_group, wait_for
 from tests.test_service import SMALL, demo_parts, summaries
 

@@ -71,7 +71,7 @@ def ingest(
 ) -> None:
     """Snapshot CSV/TSV/JSONL/Parquet files into data/raw/; quarantine the ones that can't be used."""
     from driftloop.catalog import Catalog
-    from driftloop.flows.ingestion import ingest_paths
+    from driftloop.tasks.landing import ingest_paths
 
     if role not in (None, "gold_dev", "gold_test", "unlabelled"):
         _fail(f"--role must be gold_dev, gold_test or unlabelled, not {role!r}")
@@ -107,8 +107,8 @@ def review_export(
 ) -> None:
     """Write the rows whose labels would help most (model/LF disagreements, LF conflicts, low confidence, rare
     classes) as a CSV to fill in and a Label Studio import; print their paths."""
+    from driftloop.cli.review import export_review
     from driftloop.errors import InputError
-    from driftloop.flows.review import export_review
 
     cfg = _load(config, set_)
     try:
@@ -138,8 +138,8 @@ def review_import(
     The file is checked first (labels, texts labelled two ways, row ids, the reviewed-file contract); a refused file
     leaves nothing behind.
     """
+    from driftloop.cli.review import import_reviewed
     from driftloop.errors import InputError
-    from driftloop.flows.review import import_reviewed
 
     cfg = _load(config, set_)
     try:
@@ -348,8 +348,8 @@ def export(
     set_: SetOpt = None,
 ) -> None:
     """Export a run's training set and gold dev/test sets as a Hugging Face dataset (datasets.load_from_disk)."""
+    from driftloop.cli.export import export_dataset
     from driftloop.errors import InputError
-    from driftloop.flows.export import export_dataset
 
     cfg = _load(config, set_)
     try:
