@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 import torch
 from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_support
-from snorkel.labeling import LabelingFunction, LFAnalysis
+from snorkel.labeling import LFAnalysis
 from snorkel.labeling.model import LabelModel, MajorityLabelVoter
 
 from driftloop.config import WeakLabelConfig
@@ -39,8 +39,17 @@ from driftloop.tasks.aggregate import (
     label_model_from_arrays,
     out_of_fold_weighted_vote,
 )
-from driftloop.tasks.calibration import calibrate, expected_calibration_error, is_flat, reliability_bins
-from driftloop.tasks.lf import ABSTAIN, TEXT_COLUMN, VectorLF, apply_lfs, load_lfs
+from driftloop.tasks.calibration import Calibration, calibrate, expected_calibration_error, is_flat, reliability_bins
+from driftloop.tasks.lf import ABSTAIN, TEXT_COLUMN, apply_lfs, load_lfs
+from driftloop.tasks.weak_label_votes import (
+    LABEL_COLUMN,
+    LF,
+    Votes,
+    check_inputs,
+    collect_votes,
+    gold_rows,
+    prior_class_balance,
+)
 
 __all__ = [
     "Aggregator",
@@ -58,15 +67,10 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-LABEL_COLUMN = "label"
-# Snorkel's LabelModel refuses fewer LFs than this.
-MIN_LFS = 3
 # Dev sets are a few hundred rows: 10 bins keep each bin's accuracy estimate meaningful.
 ECE_BINS = 10
 # Report how many pool rows each of these confidence thresholds would drop (gate advice).
 CONFIDENCE_STEPS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
-
-LF = VectorLF | LabelingFunction
 
 
 @dataclass
@@ -144,62 +148,137 @@ def weak_label(
         ``WeakLabelResult``: ``frame`` holds the labelled pool rows with ``label``, ``label_confidence``
         (calibrated top class probability) and ``label_probs`` (list in ``labels`` order).
     """
-    k = len(labels)
     lfs = list(lfs)
-    _check_inputs(pool, dev, lfs, labels)
-    gold = dev
-    if reviewed is not None and len(reviewed):
-        _check_labelled(reviewed, labels, "reviewed")
-        gold = pd.concat([dev[[TEXT_COLUMN, LABEL_COLUMN]], reviewed[[TEXT_COLUMN, LABEL_COLUMN]]], ignore_index=True)
-    y_gold = gold[LABEL_COLUMN].map({name: i for i, name in enumerate(labels)}).to_numpy(dtype=np.int64)
-    y_dev = y_gold[: len(dev)]
-    class_balance, balance_source = _class_balance(cfg, y_dev, labels)
-
-    L_pool = apply_lfs(pool, lfs) if pool_votes is None else np.asarray(pool_votes, dtype=np.int64)
-    if L_pool.shape != (len(pool), len(lfs)):
-        raise ValueError(
-            f"pool_votes has shape {L_pool.shape}, expected ({len(pool)}, {len(lfs)}): one row per pool row and "
-            "one column per LF; pass votes computed with these LFs on this pool, or none"
-        )
-    L_gold = apply_lfs(gold, lfs)
-    _check_votes(L_pool, lfs, k, "pool")
-    _check_votes(L_gold, lfs, k, "dev")
-    covered = (L_pool != ABSTAIN).any(axis=1)
-    if not covered.any():
-        raise ValueError(
-            f"no LF votes on any of the {len(pool)} pool rows: the LFs do not fit this data; check weak_label.lf_module"
-        )
-    label_model = _fit_label_model(L_pool, class_balance, cfg, seed)
+    check_inputs(pool, dev, lfs, labels)
+    gold, y_gold = gold_rows(dev, reviewed, labels)
+    class_balance, balance_source = prior_class_balance(cfg, y_gold[: len(dev)], labels)
+    votes = collect_votes(pool, gold, y_gold, len(dev), lfs, len(labels), pool_votes)
     notes: list[str] = []
-    n_votes = (L_pool[covered] != ABSTAIN).sum(axis=1)
+    choice = _aggregate(votes, class_balance, cfg, lfs, labels, seed, notes)
+    threshold = cfg.min_confidence if cfg.min_confidence is not None else gate_min_confidence
+    labelled = _label_pool(pool, votes, choice.aggregator, labels, threshold, notes)
+    notes += _class_warnings(votes.L_pool, votes.L_gold, labelled.counts, labels)
+    for note in notes:
+        log.warning("weak labels: %s", note)
+    metrics = _metrics(pool, votes, choice, labelled, cfg, lfs, labels, (class_balance, balance_source), notes, seed)
+    analysis = _lf_analysis(votes.L_pool, votes.L_dev, votes.y_dev, lfs, labels, choice.label_model)
+    if choice.aggregator.lf_accuracy is not None:
+        analysis["weighted_vote_accuracy"] = list(choice.aggregator.lf_accuracy)
+    return WeakLabelResult(
+        frame=labelled.frame,
+        analysis=analysis,
+        metrics=metrics,
+        label_model=choice.label_model,
+        lfs=lfs,
+        labels=list(labels),
+        aggregator=choice.aggregator,
+        uncovered=pool.iloc[np.flatnonzero(~votes.covered)].reset_index(drop=True),
+        pool_votes=votes.L_pool,
+        pool_probs=labelled.pool_probs,
+        dev_probs=choice.dev_probs,
+        dev_targets=votes.y_gc,
+    )
+
+
+@dataclass(frozen=True)
+class _Choice:
+    """The LabelModel fitted on the pool, the dev comparison of the aggregators and the calibrated one in use."""
+
+    label_model: LabelModel
+    overlap: float
+    identifiable: bool
+    chosen: str
+    reason: str
+    comparison: dict[str, dict[str, Any]]
+    best_lf: dict[str, Any] | None
+    aggregator: Aggregator
+    calibration: Calibration | None
+    dev_raw: np.ndarray
+    dev_probs: np.ndarray
+
+
+@dataclass(frozen=True)
+class _Labelled:
+    """The confident pool rows with their weak labels, and the calibrated probabilities behind them."""
+
+    frame: pd.DataFrame
+    pool_probs: np.ndarray
+    confidence: np.ndarray
+    confident: np.ndarray
+    threshold: float
+    counts: pd.Series
+
+
+def _aggregate(
+    votes: Votes,
+    class_balance: np.ndarray,
+    cfg: WeakLabelConfig,
+    lfs: list[LF],
+    labels: list[str],
+    seed: int,
+    notes: list[str],
+) -> _Choice:
+    """Fit the LabelModel on the pool, compare the aggregators on the gold rows with votes, calibrate the chosen."""
+    k = len(labels)
+    label_model = _fit_label_model(votes.L_pool, class_balance, cfg, seed)
+    n_votes = (votes.L_pool[votes.covered] != ABSTAIN).sum(axis=1)
     overlap = float((n_votes > 1).mean())
     identifiable = overlap >= cfg.min_overlap
-    lm_pool_probs = label_model.predict_proba(L_pool[covered])
-    if is_flat(lm_pool_probs):
+    if is_flat(label_model.predict_proba(votes.L_pool[votes.covered])):
         notes.append(
             f"the LabelModel's outputs are nearly flat (top probability within 0.05 of 1/{k} on most pool rows): "
             "it learned little from the LF agreements"
         )
-
-    gold_cov = (L_gold != ABSTAIN).any(axis=1)
-    L_gc, y_gc = L_gold[gold_cov], y_gold[gold_cov]
-    candidates = _candidate_probs(L_gc, y_gc, label_model, class_balance, cfg, seed)
-    comparison = {name: _scores(y_gc, probs, k) for name, probs in candidates.items()}
-    best_lf = _best_single_lf(L_gc, y_gc, lfs, labels)
+    candidates = _candidate_probs(votes.L_gc, votes.y_gc, label_model, class_balance, cfg, seed)
+    comparison = {name: _scores(votes.y_gc, probs, k) for name, probs in candidates.items()}
+    best_lf = _best_single_lf(votes.L_gc, votes.y_gc, lfs, labels)
     chosen, reason = _choose(cfg, comparison, identifiable, overlap, notes)
+    aggregator = _new_aggregator(chosen, votes, label_model, class_balance, cfg)
+    aggregator, calibration, dev_raw, dev_probs = _calibrated(aggregator, chosen, candidates, votes, cfg, seed, k)
+    return _Choice(
+        label_model=label_model,
+        overlap=overlap,
+        identifiable=identifiable,
+        chosen=chosen,
+        reason=reason,
+        comparison=comparison,
+        best_lf=best_lf,
+        aggregator=aggregator,
+        calibration=calibration,
+        dev_raw=dev_raw,
+        dev_probs=dev_probs,
+    )
+
+
+def _new_aggregator(
+    chosen: str, votes: Votes, label_model: LabelModel, class_balance: np.ndarray, cfg: WeakLabelConfig
+) -> Aggregator:
+    """The uncalibrated aggregator named ``chosen``; the weighted vote's LF accuracies come from the gold rows."""
+    k = len(class_balance)
     if chosen == "label_model":
-        aggregator = Aggregator("label_model", k, tuple(float(p) for p in class_balance), label_model=label_model)
-    elif chosen == "weighted_vote":
-        aggregator = fit_weighted_vote(
-            L_gc,
-            y_gc,
+        return Aggregator("label_model", k, tuple(float(p) for p in class_balance), label_model=label_model)
+    if chosen == "weighted_vote":
+        return fit_weighted_vote(
+            votes.L_gc,
+            votes.y_gc,
             class_balance,
             prior_accuracy=cfg.lf_prior_accuracy,
             prior_strength=cfg.lf_prior_strength,
         )
-    else:
-        aggregator = Aggregator("majority_vote", k, tuple(float(p) for p in class_balance))
+    return Aggregator("majority_vote", k, tuple(float(p) for p in class_balance))
 
+
+def _calibrated(
+    aggregator: Aggregator,
+    chosen: str,
+    candidates: dict[str, np.ndarray],
+    votes: Votes,
+    cfg: WeakLabelConfig,
+    seed: int,
+    k: int,
+) -> tuple[Aggregator, Calibration | None, np.ndarray, np.ndarray]:
+    """The aggregator with its dev-fitted temperature, the calibration, and its raw and calibrated dev probs."""
+    L_gc, y_gc = votes.L_gc, votes.y_gc
     dev_raw = aggregator.raw_proba(L_gc) if len(y_gc) else np.zeros((0, k))
     calibration = None
     if cfg.calibration == "temperature" and len(y_gc) >= 2:
@@ -208,14 +287,25 @@ def weak_label(
         calibration = calibrate(candidates[chosen] if chosen == "weighted_vote" else dev_raw, y_gc, ECE_BINS, seed=seed)
         aggregator = aggregator.with_temperature(calibration.temperature)
     dev_probs = aggregator.predict_proba(L_gc) if len(y_gc) else dev_raw
+    return aggregator, calibration, dev_raw, dev_probs
 
-    pool_probs = np.full((len(pool), k), np.nan)
-    pool_probs[covered] = aggregator.predict_proba(L_pool[covered])
+
+def _label_pool(
+    pool: pd.DataFrame,
+    votes: Votes,
+    aggregator: Aggregator,
+    labels: list[str],
+    threshold: float,
+    notes: list[str],
+) -> _Labelled:
+    """Weak-label the covered pool rows and keep those at least ``threshold`` confident."""
+    covered = votes.covered
+    pool_probs = np.full((len(pool), len(labels)), np.nan)
+    pool_probs[covered] = aggregator.predict_proba(votes.L_pool[covered])
     probs = pool_probs[covered]
     if is_flat(probs):
         notes.append("the weak labels are nearly flat after calibration: the LFs barely separate the classes")
     confidence = probs.max(axis=1)
-    threshold = cfg.min_confidence if cfg.min_confidence is not None else gate_min_confidence
     confident = confidence >= threshold
     frame = pool.iloc[np.flatnonzero(covered)[confident]].reset_index(drop=True)
     kept_probs = probs[confident]
@@ -223,64 +313,61 @@ def weak_label(
     frame["label_confidence"] = kept_probs.max(axis=1).astype(float)
     frame["label_probs"] = kept_probs.tolist()
     counts = frame[LABEL_COLUMN].value_counts()
-    notes += _class_warnings(L_pool, L_gold, counts, labels)
-    for note in notes:
-        log.warning("weak labels: %s", note)
+    return _Labelled(frame, pool_probs, confidence, confident, threshold, counts)
 
-    metrics: dict[str, Any] = {
+
+def _metrics(
+    pool: pd.DataFrame,
+    votes: Votes,
+    choice: _Choice,
+    labelled: _Labelled,
+    cfg: WeakLabelConfig,
+    lfs: list[LF],
+    labels: list[str],
+    balance: tuple[np.ndarray, str],
+    notes: list[str],
+    seed: int,
+) -> dict[str, Any]:
+    """The run's weak-label metrics: coverage, the aggregator comparison, calibration and what was kept."""
+    L_pool, covered, frame = votes.L_pool, votes.covered, labelled.frame
+    class_balance, balance_source = balance
+    return {
         "n_lfs": len(lfs),
         "labels": list(labels),
         "pool_rows": int(len(pool)),
         "labelled_rows": int(len(frame)),
         "abstained_rows": int((~covered).sum()),
-        "dropped_low_confidence": int((~confident).sum()),
-        "min_confidence": float(threshold),
+        "dropped_low_confidence": int((~labelled.confident).sum()),
+        "min_confidence": float(labelled.threshold),
         "min_confidence_source": "weak_label.min_confidence"
         if cfg.min_confidence is not None
         else "validation.min_label_confidence",
         "coverage": float(covered.mean()) if len(pool) else 0.0,
         "pool_overlap_share": float(((L_pool != ABSTAIN).sum(axis=1) > 1).mean()),
-        "covered_overlap_share": overlap,
-        "label_model_identifiable": bool(identifiable),
+        "covered_overlap_share": choice.overlap,
+        "label_model_identifiable": bool(choice.identifiable),
         "pool_conflict_share": float(_conflicted(L_pool).mean()),
-        **_dev_metrics(L_gold[: len(dev)], y_dev, label_model, labels),
-        "gold_rows_for_estimates": int(len(gold)),
-        "reviewed_rows": int(len(gold) - len(dev)),
-        "aggregator": chosen,
+        **_dev_metrics(votes.L_dev, votes.y_dev, choice.label_model, labels),
+        "gold_rows_for_estimates": int(len(votes.y_gold)),
+        "reviewed_rows": int(len(votes.y_gold) - votes.n_dev),
+        "aggregator": choice.chosen,
         "aggregator_requested": cfg.aggregator,
-        "aggregator_reason": reason,
-        "aggregators_dev": comparison,
-        "best_single_lf_dev": best_lf,
-        "weak_label_model": describe(aggregator, [lf.name for lf in lfs]),
-        "calibration": None if calibration is None else calibration.summary(),
-        "dev_ece": None if calibration is None else calibration.summary()["dev_ece"],
-        "reliability_dev": reliability_bins(dev_probs, y_gc, ECE_BINS),
-        "reliability_dev_raw": reliability_bins(dev_raw, y_gc, ECE_BINS),
-        "rows_below_confidence": {f"{t:.1f}": int((confidence < t).sum()) for t in CONFIDENCE_STEPS},
-        "label_distribution": {name: int(counts.get(name, 0)) for name in labels},
+        "aggregator_reason": choice.reason,
+        "aggregators_dev": choice.comparison,
+        "best_single_lf_dev": choice.best_lf,
+        "weak_label_model": describe(choice.aggregator, [lf.name for lf in lfs]),
+        "calibration": None if choice.calibration is None else choice.calibration.summary(),
+        "dev_ece": None if choice.calibration is None else choice.calibration.summary()["dev_ece"],
+        "reliability_dev": reliability_bins(choice.dev_probs, votes.y_gc, ECE_BINS),
+        "reliability_dev_raw": reliability_bins(choice.dev_raw, votes.y_gc, ECE_BINS),
+        "rows_below_confidence": {f"{t:.1f}": int((labelled.confidence < t).sum()) for t in CONFIDENCE_STEPS},
+        "label_distribution": {name: int(labelled.counts.get(name, 0)) for name in labels},
         "mean_label_confidence": float(frame["label_confidence"].mean()) if len(frame) else None,
         "class_balance": [float(p) for p in class_balance],
         "class_balance_source": balance_source,
         "warnings": notes,
         "seed": int(seed),
     }
-    analysis = _lf_analysis(L_pool, L_gold[: len(dev)], y_dev, lfs, labels, label_model)
-    if aggregator.lf_accuracy is not None:
-        analysis["weighted_vote_accuracy"] = list(aggregator.lf_accuracy)
-    return WeakLabelResult(
-        frame=frame,
-        analysis=analysis,
-        metrics=metrics,
-        label_model=label_model,
-        lfs=lfs,
-        labels=list(labels),
-        aggregator=aggregator,
-        uncovered=pool.iloc[np.flatnonzero(~covered)].reset_index(drop=True),
-        pool_votes=L_pool,
-        pool_probs=pool_probs,
-        dev_probs=dev_probs,
-        dev_targets=y_gc,
-    )
 
 
 def _fit_label_model(L_pool: np.ndarray, class_balance: np.ndarray, cfg: WeakLabelConfig, seed: int) -> LabelModel:
@@ -394,60 +481,6 @@ def _single_torch_thread() -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(previous)
-
-
-def _check_inputs(pool: pd.DataFrame, dev: pd.DataFrame, lfs: list[LF], labels: list[str]) -> None:
-    for name, frame, needed in (("pool", pool, [TEXT_COLUMN]), ("dev", dev, [TEXT_COLUMN, LABEL_COLUMN])):
-        missing = [c for c in needed if c not in frame.columns]
-        if missing:
-            raise ValueError(f"{name} frame lacks column(s) {missing}; got {list(frame.columns)}")
-    if len(pool) == 0:
-        raise ValueError("pool is empty: there is nothing to label")
-    if len(lfs) < MIN_LFS:
-        raise ValueError(f"Snorkel's LabelModel needs at least {MIN_LFS} LFs; the LF module has {len(lfs)}")
-    _check_labelled(dev, labels, "dev")
-    present = sorted(set(dev[LABEL_COLUMN]))
-    if len(present) < 2:
-        raise ValueError(
-            f"the gold dev set holds {len(present)} class(es) {present}, a single class at most: LF accuracy and "
-            "the class balance need at least two classes; add dev rows of the other labels"
-        )
-
-
-def _check_labelled(frame: pd.DataFrame, labels: list[str], name: str) -> None:
-    missing = [c for c in (TEXT_COLUMN, LABEL_COLUMN) if c not in frame.columns]
-    if missing:
-        raise ValueError(f"{name} frame lacks column(s) {missing}; got {list(frame.columns)}")
-    unknown = sorted(set(frame[LABEL_COLUMN].dropna()) - set(labels))
-    if unknown or frame[LABEL_COLUMN].isna().any():
-        raise ValueError(
-            f"{name} labels must all be in data.labels {labels}; found unknown {unknown[:5]} or missing labels"
-        )
-
-
-def _class_balance(cfg: WeakLabelConfig, y_dev: np.ndarray, labels: list[str]) -> tuple[np.ndarray, str]:
-    override = cfg.label_model.class_balance
-    if override is not None:
-        if len(override) != len(labels):
-            raise ValueError(
-                f"weak_label.label_model.class_balance has {len(override)} entries but data.labels has {len(labels)}"
-            )
-        balance = np.asarray(override, dtype=float)
-        return balance / balance.sum(), "config"
-    # Add-one smoothing: a class missing from a small dev set must keep a non-zero prior, or the
-    # LabelModel could never predict it.
-    counts = np.bincount(y_dev, minlength=len(labels)).astype(float) + 1.0
-    return counts / counts.sum(), "gold_dev"
-
-
-def _check_votes(L: np.ndarray, lfs: list[LF], k: int, where: str) -> None:
-    bad = (L < ABSTAIN) | (L >= k)
-    if bad.any():
-        j = int(np.argwhere(bad.any(axis=0))[0][0])
-        raise ValueError(
-            f"LF {lfs[j].name!r} returned {int(L[bad.any(axis=1)][0, j])} on the {where} set; "
-            f"votes must be -1 (abstain) or a class index 0..{k - 1}"
-        )
 
 
 def _conflicted(L: np.ndarray) -> np.ndarray:
