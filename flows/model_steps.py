@@ -49,8 +49,7 @@ def fine_tune_task(cfg: DriftloopConfig, run_id: str, balanced: Balanced, cleane
     band and their resume state is released now.
     """
     from driftloop.tasks.gold_rows import training_rows
-    from driftloop.tasks.train import launch_train as train
-    from driftloop.tasks.train import release_checkpoints
+    from driftloop.tasks.seed_sweep import fit_seeds, seed_numbers
 
     catalog = Catalog.from_config(cfg)
     split = _gold_split(cfg, catalog, cleaned)
@@ -62,29 +61,17 @@ def fine_tune_task(cfg: DriftloopConfig, run_id: str, balanced: Balanced, cleane
         "%(gold_held_out)d gold dev rows held out to select",
         rows,
     )
-    fits = []
-    for seed in range(cfg.project.seed, cfg.project.seed + cfg.train.seeds):
-        if cfg.train.seeds > 1:
-            logger().info("fine-tuning seed %d (%d of %d)", seed, len(fits) + 1, cfg.train.seeds)
-        fits.append(
-            train(
-                train_df,
-                dev_df,
-                cfg.data.labels,
-                cfg.train,
-                seed=seed,
-                class_weights=balanced.class_weights,
-                checkpoint_dir=catalog.derived_dir / "train_checkpoints",
-            )
-        )
-    result = max(fits, key=lambda fit: fit.best_dev_macro_f1)  # max keeps the first of equal ones
-    for fit in fits:
-        if fit is not result:
-            release_checkpoints(fit)
-    if len(fits) > 1:
-        logger().info(
-            "kept seed %d: dev macro-F1 %s", result.seed, ", ".join(f"{f.best_dev_macro_f1:.4f}" for f in fits)
-        )
+    sweep = fit_seeds(
+        train_df,
+        dev_df,
+        cfg.data.labels,
+        cfg.train,
+        seeds=seed_numbers(cfg.project.seed, cfg.train.seeds),
+        class_weights=balanced.class_weights,
+        checkpoint_dir=catalog.derived_dir / "train_checkpoints",
+        log=logger(),
+    )
+    result, fits = sweep.kept, list(sweep.fits)
     write_json(catalog.run_dir(run_id) / "training_history.json", result.history)
     publish_table(
         run_id,
@@ -242,25 +229,19 @@ def seed_band_task(
 
     Each seed's dev score is the one its training picked the kept checkpoint by (``best_dev_macro_f1``).
     """
-    from driftloop.tasks.evaluate import seed_band
-    from driftloop.tasks.self_train import scores
+    from driftloop.tasks.seed_sweep import gold_test_band
 
     catalog = Catalog.from_config(cfg)
     test = catalog.read_artifact(cleaned.gold_test.artifact, cleaned.gold_test.key)
-    per_seed = []
-    for fit in tuned.fits:
-        on_test = scores(fit.classifier, test, cfg.data.labels, cfg.train.eval_batch_size)
-        per_seed.append(
-            {
-                "seed": fit.seed,
-                "dev_macro_f1": round(fit.best_dev_macro_f1, 6),
-                "test_macro_f1": round(on_test["macro_f1"], 6),
-                "test_accuracy": round(on_test["accuracy"], 6),
-                "kept": fit is tuned.result,
-            }
-        )
     lm = evaluation.label_model
-    band = seed_band(per_seed, None if lm is None else lm["macro_f1"])
+    band = gold_test_band(
+        tuned.fits,
+        tuned.result,
+        test,
+        cfg.data.labels,
+        batch_size=cfg.train.eval_batch_size,
+        label_model_macro_f1=None if lm is None else lm["macro_f1"],
+    )
     f1, over = band["test_macro_f1"], band.get("points_over_label_model")
     logger().info(
         "%d seeds: test macro-F1 %.4f +- %.4f%s",
@@ -269,7 +250,9 @@ def seed_band_task(
         f1["std"],
         "" if over is None else f" ({over['mean']:+.2f} +- {over['std']:.2f} points over the label model)",
     )
-    publish_table(run_id, "seed-band", per_seed, f"Seed band: gold test macro-F1 {f1['mean']:.4f} +- {f1['std']:.4f}")
+    publish_table(
+        run_id, "seed-band", band["seeds"], f"Seed band: gold test macro-F1 {f1['mean']:.4f} +- {f1['std']:.4f}"
+    )
     return band
 
 

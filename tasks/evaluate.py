@@ -258,17 +258,22 @@ def plot_reliability(probs: np.ndarray, y_true: np.ndarray, n_bins: int, target:
     return target
 
 
+def band(values: Sequence[float], digits: int = 6) -> dict[str, Any]:
+    """Mean, population std (ddof 0) and count of one score over seeds, rounded to ``digits``."""
+    return {
+        "mean": round(float(np.mean(values)), digits),
+        "std": round(float(np.std(values)), digits),
+        "n": len(values),
+    }
+
+
 def seed_band(per_seed: Sequence[dict[str, Any]], label_model_macro_f1: float | None = None) -> dict[str, Any]:
     """Mean and std over seeds of their gold test scores, and each seed's macro-F1 points over the label model.
 
     ``per_seed``: one record per seed with ``test_macro_f1`` and ``test_accuracy`` (other keys, such as ``seed``,
     ``dev_macro_f1`` and ``kept``, ride along). The std is the population std (ddof 0), as ``bench/bench_weak.py``
-    reports it.
+    reports it (:func:`band`).
     """
-
-    def band(values: list[float]) -> dict[str, Any]:
-        return {"mean": round(float(np.mean(values)), 6), "std": round(float(np.std(values)), 6), "n": len(values)}
-
     f1s = [float(r["test_macro_f1"]) for r in per_seed]
     out: dict[str, Any] = {
         "seeds": [dict(r) for r in per_seed],
