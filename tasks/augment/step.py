@@ -257,10 +257,7 @@ def augment(
     if not cfg.enabled:
         return _nothing(train, _empty_report(labels))
     _check_train(train, labels)
-    for method in METHODS:  # fail on a misspelt backend or option before any model loads
-        section = getattr(cfg, method)
-        if section.enabled:
-            check_backend(method, section)
+    _check_backends(cfg)
 
     plan, deficits = plan_augmentation(train, cfg, labels, seed)
     report = _empty_report(labels)
@@ -272,7 +269,45 @@ def augment(
     if candidates.empty:
         timings["total_s"] = round(time.perf_counter() - started, 3)
         return _nothing(train, report)
+    candidates = _in_priority_order(candidates, sources, plan)
 
+    existing = list(train["text"]) + list(existing_texts or [])
+    # The similarity encoder runs where the backends ran (augment.device).
+    embed = embed or minilm_embedder(cfg.filter.embedding_model, cfg.filter.embed_batch_size, runtime.device)
+    outcome = filter_candidates(
+        candidates, cfg.filter, labels, existing_texts=existing, embed=embed, label_check=label_check
+    )
+    timings.update({k: round(v, 3) for k, v in outcome.timings.items()})
+    reason = _with_over_target(outcome.reason, candidates, deficits)
+    accepted = reason.isna()
+    frame = _synthetic_rows(candidates, accepted, train, sources)
+    _count_verdicts(report, candidates, reason, accepted)
+    timings["total_s"] = round(time.perf_counter() - started, 3)
+    report["timings"] = timings
+    samples = _samples(candidates, outcome.similarity, accepted, reason)
+    log.info(
+        "augment: %d generated, %d accepted, rejected %s",
+        report["generated"],
+        report["accepted"],
+        {k: v for k, v in report["rejected_by_reason"].items() if v},
+    )
+    return AugmentResult(frame=frame, report=report, samples=samples)
+
+
+def _check_backends(cfg: AugmentConfig) -> None:
+    """Fail on a misspelt backend or option of an enabled method before any model loads."""
+    for method in METHODS:
+        section = getattr(cfg, method)
+        if section.enabled:
+            check_backend(method, section)
+
+
+def _in_priority_order(candidates: pd.DataFrame, sources: pd.DataFrame, plan: pd.DataFrame) -> pd.DataFrame:
+    """The candidates with their source's text and label, a synthetic ``row_id``, sorted by priority.
+
+    Every source's first candidate comes before any second one, methods in config order, so class quotas and
+    duplicate tie-breaks spread over sources and methods.
+    """
     source_rows = sources.loc[candidates["augmented_from"]]
     candidates["source_text"] = source_rows["text"].to_numpy()
     candidates["label"] = source_rows["label"].to_numpy()
@@ -285,35 +320,39 @@ def augment(
         + ":"
         + candidates["k"].astype(str)
     )
-    # Priority: every source's first candidate before any second one, methods in config order, so
-    # class quotas and duplicate tie-breaks spread over sources and methods.
     priority = plan.set_index(["method", "row_id"])["priority"]
     candidates["priority"] = priority.loc[list(zip(candidates["aug_method"], candidates["augmented_from"]))].to_numpy()
     candidates["method_rank"] = candidates["aug_method"].map({m: i for i, m in enumerate(METHODS)})
-    candidates = candidates.sort_values(["k", "priority", "method_rank"], kind="stable").reset_index(drop=True)
+    return candidates.sort_values(["k", "priority", "method_rank"], kind="stable").reset_index(drop=True)
 
-    existing = list(train["text"]) + list(existing_texts or [])
-    # The similarity encoder runs where the backends ran (augment.device).
-    embed = embed or minilm_embedder(cfg.filter.embedding_model, cfg.filter.embed_batch_size, runtime.device)
-    outcome = filter_candidates(
-        candidates, cfg.filter, labels, existing_texts=existing, embed=embed, label_check=label_check
-    )
-    timings.update({k: round(v, 3) for k, v in outcome.timings.items()})
-    reason = outcome.reason.copy()
-    # Keep at most each class's deficit, in priority order; the rest of the good candidates are surplus.
+
+def _with_over_target(reason: pd.Series, candidates: pd.DataFrame, deficits: dict[str, int]) -> pd.Series:
+    """The filter's reasons, plus ``over_target`` for good candidates beyond their class's deficit.
+
+    At most each class's deficit is kept, in priority order; the rest of the good candidates are surplus.
+    """
+    reason = reason.copy()
     passed = reason.isna()
     kept_rank = passed.astype(int).groupby(candidates["label"]).cumsum() - 1
     over = passed & (kept_rank >= candidates["label"].map(deficits))
     reason[over] = "over_target"
-    accepted = reason.isna()
+    return reason
 
+
+def _synthetic_rows(
+    candidates: pd.DataFrame, accepted: pd.Series, train: pd.DataFrame, sources: pd.DataFrame
+) -> pd.DataFrame:
+    """The accepted candidates as synthetic rows, inheriting their source's label columns, with lineage."""
     frame = candidates.loc[accepted].copy()
     frame["is_synthetic"] = True
     for column in INHERITED_COLUMNS:
         if column in train.columns and column != "label":
             frame[column] = sources.loc[frame["augmented_from"], column].to_numpy()
-    frame = frame[_output_columns(train)].reset_index(drop=True)
+    return frame[_output_columns(train)].reset_index(drop=True)
 
+
+def _count_verdicts(report: dict[str, Any], candidates: pd.DataFrame, reason: pd.Series, accepted: pd.Series) -> None:
+    """Fill the report's generated/accepted counts, rejections by reason, and the per-method and per-class counts."""
     report["generated"] = len(candidates)
     report["accepted"] = int(accepted.sum())
     report["rejected_by_reason"].update({str(k): int(v) for k, v in reason.value_counts().items()})
@@ -321,10 +360,11 @@ def augment(
         grouped = pd.DataFrame({"key": candidates[column], "accepted": accepted}).groupby("key")["accepted"]
         for name, generated, n_ok in zip(grouped.size().index, grouped.size(), grouped.sum()):
             report[key][name] = {"generated": int(generated), "accepted": int(n_ok)}
-    timings["total_s"] = round(time.perf_counter() - started, 3)
-    report["timings"] = timings
 
-    samples = pd.DataFrame(
+
+def _samples(candidates: pd.DataFrame, similarity: pd.Series, accepted: pd.Series, reason: pd.Series) -> pd.DataFrame:
+    """Every source/candidate pair with its similarity and verdict, for the augmentation report."""
+    return pd.DataFrame(
         {
             "row_id": candidates["row_id"],
             "augmented_from": candidates["augmented_from"],
@@ -333,16 +373,9 @@ def augment(
             "backend": candidates["aug_backend"],
             "source": candidates["source_text"],
             "candidate": candidates["text"],
-            "similarity": outcome.similarity.round(4),
+            "similarity": similarity.round(4),
             "verdict": np.where(accepted, "accepted", "rejected"),
             "reason": reason.fillna(""),
         },
         columns=list(SAMPLE_COLUMNS),
     )
-    log.info(
-        "augment: %d generated, %d accepted, rejected %s",
-        report["generated"],
-        report["accepted"],
-        {k: v for k, v in report["rejected_by_reason"].items() if v},
-    )
-    return AugmentResult(frame=frame, report=report, samples=samples)
