@@ -11,11 +11,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 from prefect import task
 
-from driftloop.atomic import atomic_path, write_json, write_text
+from driftloop.atomic import atomic_path, write_json
 from driftloop.catalog import Catalog
 from driftloop.config import DriftloopConfig
 from driftloop.errors import InputError
@@ -30,9 +29,8 @@ from driftloop.tasks.contracts import (
     TrainGate,
     WeakLabels,
 )
-from driftloop.tasks.evaluate import plot_reliability
 from driftloop.tasks.landing import IngestOutcome, ingest_paths, load_role
-from driftloop.tasks.plots import balance_figure, lf_figure, save_figure
+from driftloop.tasks.plots import balance_figure, save_figure
 
 ROLES = ("unlabelled", "gold_dev", "gold_test")
 OPTIONAL_ROLES = ("reviewed",)
@@ -182,49 +180,30 @@ def clean_task(cfg: DriftloopConfig, run_id: str, datasets: Datasets) -> Cleaned
 def weak_label_task(cfg: DriftloopConfig, run_id: str, cleaned: Cleaned) -> WeakLabels:
     """Apply the labeling functions, fit the label model, keep the rows it can label."""
     from driftloop.flows.pool import pool_votes
-    from driftloop.tasks.aggregate import aggregator_arrays
     from driftloop.tasks.lf import lf_module_file
-    from driftloop.tasks.weak_label import load_lfs, weak_label
+    from driftloop.tasks.weak_label import load_lfs
+    from driftloop.tasks.weak_outputs import weak_label_artifacts, weak_label_line, write_weak_figures
 
     catalog = Catalog.from_config(cfg)
     lfs = load_lfs(cfg.weak_label.lf_module, cfg.data.labels, base_dir=Path.cwd())
 
     def compute() -> dict[str, object]:
         pool = catalog.read_artifact(cleaned.pool.artifact, cleaned.pool.key)
-        dev = catalog.read_artifact(cleaned.gold_dev.artifact, cleaned.gold_dev.key)
-        test = catalog.read_artifact(cleaned.gold_test.artifact, cleaned.gold_test.key)
         reviewed = catalog.read_artifact(cleaned.reviewed.artifact, cleaned.reviewed.key) if cleaned.reviewed else None
         # The LF votes cached per shard by the clean stage: only new shards (or an edited LF module) applied the LFs.
         names = [getattr(lf, "name", f"lf_{j}") for j, lf in enumerate(lfs)]
-        votes = pool_votes(cfg, cleaned.report, pool["row_id"], names, base_dir=Path.cwd())
-        result = weak_label(
+        return weak_label_artifacts(
             pool,
-            dev,
+            catalog.read_artifact(cleaned.gold_dev.artifact, cleaned.gold_dev.key),
+            catalog.read_artifact(cleaned.gold_test.artifact, cleaned.gold_test.key),
             lfs,
             cfg.weak_label,
             cfg.data.labels,
             seed=cfg.project.seed,
             gate_min_confidence=cfg.validation.min_label_confidence,
             reviewed=reviewed,
-            pool_votes=votes,
+            pool_votes=pool_votes(cfg, cleaned.report, pool["row_id"], names, base_dir=Path.cwd()),
         )
-        # The label model's own gold-test predictions: evaluation reports it beside the end model.
-        test_probs = result.predict_proba(test["text"])
-        return {
-            "weak_label.frame": result.frame,
-            "weak_label.report": {
-                **result.metrics,
-                "confidence_histogram": _histogram(result.frame["label_confidence"]),
-            },
-            # The weak labeler in use (calibrated), for augmentation's label check; saved as arrays, not pickled.
-            "weak_label.label_model": aggregator_arrays(result.aggregator),
-            "weak_label.test_probs": pd.DataFrame(
-                {"row_id": test["row_id"], "label_probs": list(map(list, test_probs))}
-            ),
-            "weak_label.analysis": result.analysis.reset_index().rename(columns={"index": "lf"}),
-            "weak_label.uncovered": result.uncovered,  # self-training's pool: the rows no LF voted on
-            "weak_label.dev_probs": {"probs": result.dev_probs, "targets": result.dev_targets},
-        }
 
     inputs = [cleaned.pool.key, cleaned.gold_dev.key, cleaned.gold_test.key]
     inputs.append(cleaned.reviewed.key if cleaned.reviewed else None)
@@ -232,29 +211,15 @@ def weak_label_task(cfg: DriftloopConfig, run_id: str, cleaned: Cleaned) -> Weak
         "weak_label",
         [*inputs, cfg.section_hash("weak_label", "data", "validation"), cfg.project.seed],
         compute,
-        code="driftloop.tasks.weak_label",
+        code="driftloop.tasks.weak_outputs",  # with every driftloop module it imports: tasks.weak_label, ...
         files=[lf_module_file(cfg.weak_label.lf_module, base_dir=Path.cwd())],
     )
     metrics = catalog.read_artifact("weak_label.report", entry.key)
     analysis = catalog.read_artifact("weak_label.analysis", entry.key)
     run_dir = catalog.run_dir(run_id)
-    write_text(run_dir / "lf_analysis.csv", analysis.to_csv(index=False))
-    save_figure(lf_figure(analysis), run_dir / "lf_analysis.png")
     dev_probs = catalog.read_artifact("weak_label.dev_probs", entry.key)
-    if len(dev_probs["targets"]):
-        plot_reliability(
-            dev_probs["probs"], dev_probs["targets"], cfg.evaluate.ece_bins, run_dir / "weak_label_reliability.png"
-        )
-    ece = metrics.get("dev_ece")
-    logger().info(
-        "weak labels: %s LFs, coverage %.3f, %s rows abstained; labeler %s (%s)%s",
-        metrics["n_lfs"],
-        metrics["coverage"],
-        metrics["abstained_rows"],
-        metrics["aggregator"],
-        metrics["aggregator_reason"],
-        "" if ece is None else f"; dev ECE {ece:.3f} after calibration",
-    )
+    written = write_weak_figures(analysis, dev_probs, run_dir, ece_bins=cfg.evaluate.ece_bins)
+    logger().info(weak_label_line(metrics))
     publish_table(
         run_id,
         "lf-analysis",
@@ -264,14 +229,8 @@ def weak_label_task(cfg: DriftloopConfig, run_id: str, cleaned: Cleaned) -> Weak
     return WeakLabels(
         labelled=_table(catalog, "weak_label.frame", entry.key),
         metrics=metrics,
-        lf_analysis=str(run_dir / "lf_analysis.csv"),
+        lf_analysis=str(written["lf_analysis"]),
     )
-
-
-def _histogram(values: pd.Series, bins: int = 20) -> dict[str, list]:
-    """Counts of weak-label confidences in equal bins over [0, 1], for the report's histogram."""
-    counts, edges = np.histogram(values.to_numpy(dtype=float), bins=bins, range=(0.0, 1.0))
-    return {"edges": [round(float(e), 4) for e in edges], "counts": counts.tolist()}
 
 
 @task(name="augment", persist_result=True)
