@@ -60,54 +60,70 @@ def save_model(
     if output_dir.exists():
         raise FileExistsError(f"model folder {output_dir} already exists; model versions are immutable")
     with atomic_dir(output_dir) as tmp:
-        clf = result.classifier
-        model = clf.model
-        if method_spec(result.method).kind == "feature":
-            from safetensors.torch import save_file
-
-            head = model.head  # type: ignore[union-attr]
-            save_file(
-                {"weight": head.weight.detach().cpu().contiguous(), "bias": head.bias.detach().cpu().contiguous()},
-                str(tmp / FEATURE_HEAD_FILE),
-            )
-        else:
-            model.save_pretrained(tmp)  # PEFT methods: adapter_config.json + adapter_model.safetensors
-        clf.tokenizer.save_pretrained(tmp)
-        if result.resolved_config["train"]["merge"]:
-            _save_merged(result, tmp)
-        labels = clf.labels
-        write_json(
-            tmp / LABEL_MAP_FILE,
-            {
-                "labels": labels,
-                "label2id": {name: i for i, name in enumerate(labels)},
-                "id2label": {str(i): name for i, name in enumerate(labels)},
-            },
-        )
-        created_at = datetime.now(UTC).isoformat(timespec="seconds")
-        write_json(
-            tmp / TRAINING_CONFIG_FILE,
-            {
-                **result.resolved_config,
-                "created_at": created_at,
-                "data_snapshots": dict(data_snapshots or {}),
-                "pipeline": dict(run_config) if run_config else None,
-            },
-        )
-        write_json(
-            tmp / METRICS_FILE,
-            {
-                "training": result.summary(),
-                "training_history": result.history,
-                "evaluation": dict(evaluation) if evaluation else None,
-            },
-        )
+        _save_weights(result, tmp)
+        _write_records(result, tmp, evaluation, data_snapshots, run_config)
         for name, src in (extra_files or {}).items():
             dest = tmp / name
             dest.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dest)
         write_text(tmp / "README.md", model_card(result, evaluation, data_snapshots, output_dir.name))
     return output_dir
+
+
+def _save_weights(result: TrainResult, folder: Path) -> None:
+    """The feature head or the PEFT adapter / full weights, the tokenizer, and the merged copy when asked for."""
+    clf = result.classifier
+    model = clf.model
+    if method_spec(result.method).kind == "feature":
+        from safetensors.torch import save_file
+
+        head = model.head  # type: ignore[union-attr]
+        save_file(
+            {"weight": head.weight.detach().cpu().contiguous(), "bias": head.bias.detach().cpu().contiguous()},
+            str(folder / FEATURE_HEAD_FILE),
+        )
+    else:
+        model.save_pretrained(folder)  # PEFT methods: adapter_config.json + adapter_model.safetensors
+    clf.tokenizer.save_pretrained(folder)
+    if result.resolved_config["train"]["merge"]:
+        _save_merged(result, folder)
+
+
+def _write_records(
+    result: TrainResult,
+    folder: Path,
+    evaluation: Mapping[str, Any] | None,
+    data_snapshots: Mapping[str, Sequence[str]] | None,
+    run_config: Mapping[str, Any] | None,
+) -> None:
+    """The label map, the training config (with creation time, snapshots and pipeline config) and the metrics."""
+    labels = result.classifier.labels
+    write_json(
+        folder / LABEL_MAP_FILE,
+        {
+            "labels": labels,
+            "label2id": {name: i for i, name in enumerate(labels)},
+            "id2label": {str(i): name for i, name in enumerate(labels)},
+        },
+    )
+    created_at = datetime.now(UTC).isoformat(timespec="seconds")
+    write_json(
+        folder / TRAINING_CONFIG_FILE,
+        {
+            **result.resolved_config,
+            "created_at": created_at,
+            "data_snapshots": dict(data_snapshots or {}),
+            "pipeline": dict(run_config) if run_config else None,
+        },
+    )
+    write_json(
+        folder / METRICS_FILE,
+        {
+            "training": result.summary(),
+            "training_history": result.history,
+            "evaluation": dict(evaluation) if evaluation else None,
+        },
+    )
 
 
 def _save_merged(result: TrainResult, folder: Path) -> None:
@@ -190,13 +206,49 @@ def model_card(
     import yaml
 
     rc = result.resolved_config
+    lines = [
+        "---",
+        yaml.safe_dump(_front_matter(result, evaluation, version), sort_keys=False).strip(),
+        "---",
+        "",
+        f"# driftloop classifier {version}",
+        "",
+        f"A {len(rc['labels'])}-class text classifier ({', '.join(rc['labels'])}) fine-tuned from "
+        f"`{rc['base_model_hub_name']}` with method `{result.method}` on weakly labelled data.",
+        "",
+    ]
+    if result.fallback_reason:
+        lines += [f"Note: {result.fallback_reason}.", ""]
+    lines += ["## Data snapshots", ""]
+    if data_snapshots:
+        lines += [f"- {role}: {', '.join(f'`{s}`' for s in ids) or '-'}" for role, ids in data_snapshots.items()]
+    else:
+        lines.append("- not recorded")
+    lines += [
+        "",
+        "## Training",
+        "",
+        "| key | value |",
+        "|---|---|",
+        *[f"| {k} | {v} |" for k, v in result.summary().items() if v is not None],
+        "",
+        "## Metrics (gold test set)",
+        "",
+    ]
+    lines += _metric_lines(result, evaluation)
+    lines += _use_and_limit_lines(rc)
+    return "\n".join(lines)
+
+
+def _front_matter(result: TrainResult, evaluation: Mapping[str, Any] | None, version: str) -> dict[str, Any]:
+    """The card's YAML front matter: library, base model, tags and (once evaluated) the Hub's model-index."""
     adapter = method_spec(result.method).is_adapter
     tags = ["driftloop", "text-classification", "weak-supervision", result.method]
     if adapter:
         tags.append("peft")
     front: dict[str, Any] = {
         "library_name": "peft" if adapter else "transformers",
-        "base_model": rc["base_model_hub_name"],
+        "base_model": result.resolved_config["base_model_hub_name"],
         "pipeline_tag": "text-classification",
         "tags": tags,
         "metrics": ["accuracy", "f1"],
@@ -217,61 +269,40 @@ def model_card(
                 ],
             }
         ]
+    return front
+
+
+def _metric_lines(result: TrainResult, evaluation: Mapping[str, Any] | None) -> list[str]:
+    """The test metrics beside the baselines, per class and the ECE; the best dev macro-F1 when not evaluated."""
+    if not evaluation:
+        return [f"Not evaluated on the test set yet; best dev macro-F1 {result.best_dev_macro_f1:.4f}."]
     lines = [
-        "---",
-        yaml.safe_dump(front, sort_keys=False).strip(),
-        "---",
-        "",
-        f"# driftloop classifier {version}",
-        "",
-        f"A {len(rc['labels'])}-class text classifier ({', '.join(rc['labels'])}) fine-tuned from "
-        f"`{rc['base_model_hub_name']}` with method `{result.method}` on weakly labelled data.",
-        "",
+        "| model | accuracy | macro-F1 |",
+        "|---|---|---|",
+        f"| this model | {evaluation['accuracy']:.4f} | {evaluation['macro_f1']:.4f} |",
     ]
-    if result.fallback_reason:
-        lines += [f"Note: {result.fallback_reason}.", ""]
-    lines += ["## Data snapshots", ""]
-    if data_snapshots:
-        lines += [f"- {role}: {', '.join(f'`{s}`' for s in ids) or '-'}" for role, ids in data_snapshots.items()]
-    else:
-        lines.append("- not recorded")
-    s = result.summary()
-    lines += [
-        "",
-        "## Training",
-        "",
-        "| key | value |",
-        "|---|---|",
-        *[f"| {k} | {v} |" for k, v in s.items() if v is not None],
-        "",
-        "## Metrics (gold test set)",
-        "",
-    ]
-    if evaluation:
+    for name, key in (("label model", "label_model"), ("majority class", "majority_baseline")):
+        other = evaluation.get(key)
+        if other:
+            lines.append(f"| {name} | {other['accuracy']:.4f} | {other['macro_f1']:.4f} |")
+    per_class = evaluation.get("per_class") or {}
+    if per_class:
+        lines += ["", "| class | precision | recall | F1 | support |", "|---|---|---|---|---|"]
         lines += [
-            "| model | accuracy | macro-F1 |",
-            "|---|---|---|",
-            f"| this model | {evaluation['accuracy']:.4f} | {evaluation['macro_f1']:.4f} |",
+            f"| {c} | {m['precision']:.4f} | {m['recall']:.4f} | {m['f1']:.4f} | {m['support']} |"
+            for c, m in per_class.items()
         ]
-        for name, key in (("label model", "label_model"), ("majority class", "majority_baseline")):
-            other = evaluation.get(key)
-            if other:
-                lines.append(f"| {name} | {other['accuracy']:.4f} | {other['macro_f1']:.4f} |")
-        per_class = evaluation.get("per_class") or {}
-        if per_class:
-            lines += ["", "| class | precision | recall | F1 | support |", "|---|---|---|---|---|"]
-            lines += [
-                f"| {c} | {m['precision']:.4f} | {m['recall']:.4f} | {m['f1']:.4f} | {m['support']} |"
-                for c, m in per_class.items()
-            ]
-        if evaluation.get("ece") is not None:
-            lines += [
-                "",
-                f"Expected calibration error ({evaluation.get('ece_bins', 15)} bins): {evaluation['ece']:.4f}",
-            ]
-    else:
-        lines.append(f"Not evaluated on the test set yet; best dev macro-F1 {result.best_dev_macro_f1:.4f}.")
-    lines += [
+    if evaluation.get("ece") is not None:
+        lines += [
+            "",
+            f"Expected calibration error ({evaluation.get('ece_bins', 15)} bins): {evaluation['ece']:.4f}",
+        ]
+    return lines
+
+
+def _use_and_limit_lines(rc: Mapping[str, Any]) -> list[str]:
+    """The card's intended-use and limits sections."""
+    return [
         "",
         "## Intended use",
         "",
@@ -286,4 +317,3 @@ def model_card(
         "- Probabilities are not guaranteed to be calibrated; see the ECE above.",
         "",
     ]
-    return "\n".join(lines)
