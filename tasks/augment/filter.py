@@ -136,6 +136,22 @@ def _unit_rows(matrix: np.ndarray) -> np.ndarray:
     return matrix / np.clip(norms, 1e-12, None)
 
 
+@dataclass(frozen=True)
+class _Verdicts:
+    """Per candidate, filled in check by check: the first reject reason (None = kept) and the cosine to its source."""
+
+    reason: pd.Series
+    similarity: pd.Series
+    timings: dict[str, float]
+
+    def reject(self, mask: np.ndarray, why: str) -> None:
+        """Give ``why`` to the masked candidates that no earlier check rejected."""
+        self.reason[np.asarray(mask) & self.reason.isna().to_numpy()] = why
+
+    def alive(self) -> np.ndarray:
+        return self.reason.isna().to_numpy()
+
+
 def filter_candidates(
     candidates: pd.DataFrame,
     cfg: AugmentFilterConfig,
@@ -160,75 +176,107 @@ def filter_candidates(
     timings: dict[str, float] = {}
     started = time.perf_counter()
     index = candidates.index
-    reason = pd.Series(None, index=index, dtype=object)
     similarity = pd.Series(np.nan, index=index, dtype=float)
+    verdicts = _Verdicts(pd.Series(None, index=index, dtype=object), similarity, timings)
     text = candidates["text"].fillna("").astype(str)
-
-    def reject(mask: np.ndarray, why: str) -> None:
-        reason[np.asarray(mask) & reason.isna().to_numpy()] = why
-
-    reject(text.str.strip().str.len().to_numpy() < cfg.min_chars, "empty")
-
-    norm = comparison_key(text)
-    norm_source = comparison_key(candidates["source_text"])
-    reject((norm == norm_source).to_numpy(), "identical_to_source")
-    cand_sh, source_sh = shingles(norm.tolist()), shingles(norm_source.tolist())
-    reject(np.nan_to_num(paired_jaccard(cand_sh, source_sh)) >= cfg.near_dup_threshold, "near_identical_to_source")
-
-    existing = comparison_key(pd.Series(list(existing_texts), dtype=object))
-    reject(norm.isin(set(existing)).to_numpy(), "duplicate_of_existing")
-    alive = reason.isna().to_numpy()
-    near_existing = np.zeros(len(index), dtype=bool)
-    if alive.any() and len(existing):
-        near_existing[alive] = max_jaccard(cand_sh[alive], shingles(existing.tolist())) >= cfg.near_dup_threshold
-    reject(near_existing, "near_duplicate_of_existing")
-    if cfg.reject_new_numbers:
-        reject(_new_numbers(text, candidates["source_text"].astype(str)), "new_number")
+    norm, cand_sh = _reject_copies(verdicts, candidates, text, cfg, existing_texts)
     timings["dedup_s"] = time.perf_counter() - started
+    _reject_by_similarity(verdicts, candidates, text, cfg, embed)
+    _reject_contradictions(verdicts, candidates, text, cfg, labels, label_check)
 
-    alive = reason.isna().to_numpy()
-    if alive.any():
-        step = time.perf_counter()
-        embed = embed or minilm_embedder(cfg.embedding_model, cfg.embed_batch_size)
-        sources = candidates["source_text"].astype(str)[alive]
-        unique_sources = pd.unique(sources)
-        source_vecs = _unit_rows(embed(list(unique_sources)))
-        cand_vecs = _unit_rows(embed(text[alive].tolist()))
-        position = pd.Series(np.arange(len(unique_sources)), index=unique_sources)
-        cosine = np.einsum("ij,ij->i", cand_vecs, source_vecs[position.loc[sources].to_numpy()])
-        similarity[alive] = cosine
-        too_low, too_high = np.zeros(len(index), dtype=bool), np.zeros(len(index), dtype=bool)
-        too_low[alive] = cosine < cfg.min_similarity
-        too_high[alive] = cosine > cfg.max_similarity
-        reject(too_low, "similarity_too_low")
-        reject(too_high, "similarity_too_high")
-        timings["embed_s"] = time.perf_counter() - step
-
-    alive = reason.isna().to_numpy()
-    if cfg.check_labels and label_check is None:
-        log.warning(
-            "augment.filter.check_labels is on but no label_check was given: label contradictions are not checked"
-        )
-    if cfg.check_labels and label_check is not None and alive.any():
-        step = time.perf_counter()
-        predicted = np.asarray(label_check(text[alive].tolist())).astype(int).ravel()
-        if predicted.shape[0] != int(alive.sum()):
-            raise ValueError(f"label_check returned {predicted.shape[0]} predictions for {int(alive.sum())} texts")
-        inherited = candidates["label"][alive].map({label: i for i, label in enumerate(labels)}).to_numpy()
-        contradicts = np.zeros(len(index), dtype=bool)
-        contradicts[alive] = (predicted >= 0) & (predicted != inherited)
-        reject(contradicts, "label_contradiction")
-        timings["label_check_s"] = time.perf_counter() - step
-
-    alive = np.flatnonzero(reason.isna().to_numpy())
+    alive = np.flatnonzero(verdicts.alive())
     if len(alive) > 1:
-        reject(
+        verdicts.reject(
             _later_near_copies(norm.iloc[alive], cand_sh[alive], cfg.near_dup_threshold, len(index), alive),
             "duplicate_candidate",
         )
     timings["filter_s"] = time.perf_counter() - started
-    reason = reason.astype(object).where(reason.notna(), None)
+    reason = verdicts.reason.astype(object).where(verdicts.reason.notna(), None)
     return FilterOutcome(similarity=similarity, reason=reason, timings=timings)
+
+
+def _reject_copies(
+    verdicts: _Verdicts,
+    candidates: pd.DataFrame,
+    text: pd.Series,
+    cfg: AugmentFilterConfig,
+    existing_texts: Sequence[str],
+) -> tuple[pd.Series, sparse.csr_matrix]:
+    """The cheap checks: empty, (near-)copies of the source or of an existing row, new numbers.
+
+    Returns the candidates' comparison keys and shingles, for the duplicate-candidate check.
+    """
+    verdicts.reject(text.str.strip().str.len().to_numpy() < cfg.min_chars, "empty")
+
+    norm = comparison_key(text)
+    norm_source = comparison_key(candidates["source_text"])
+    verdicts.reject((norm == norm_source).to_numpy(), "identical_to_source")
+    cand_sh, source_sh = shingles(norm.tolist()), shingles(norm_source.tolist())
+    near_source = np.nan_to_num(paired_jaccard(cand_sh, source_sh)) >= cfg.near_dup_threshold
+    verdicts.reject(near_source, "near_identical_to_source")
+
+    existing = comparison_key(pd.Series(list(existing_texts), dtype=object))
+    verdicts.reject(norm.isin(set(existing)).to_numpy(), "duplicate_of_existing")
+    alive = verdicts.alive()
+    near_existing = np.zeros(len(candidates.index), dtype=bool)
+    if alive.any() and len(existing):
+        near_existing[alive] = max_jaccard(cand_sh[alive], shingles(existing.tolist())) >= cfg.near_dup_threshold
+    verdicts.reject(near_existing, "near_duplicate_of_existing")
+    if cfg.reject_new_numbers:
+        verdicts.reject(_new_numbers(text, candidates["source_text"].astype(str)), "new_number")
+    return norm, cand_sh
+
+
+def _reject_by_similarity(
+    verdicts: _Verdicts, candidates: pd.DataFrame, text: pd.Series, cfg: AugmentFilterConfig, embed: Embedder | None
+) -> None:
+    """Embed the survivors and their sources; reject cosines outside [min_similarity, max_similarity]."""
+    alive = verdicts.alive()
+    if not alive.any():
+        return
+    step = time.perf_counter()
+    embed = embed or minilm_embedder(cfg.embedding_model, cfg.embed_batch_size)
+    sources = candidates["source_text"].astype(str)[alive]
+    unique_sources = pd.unique(sources)
+    source_vecs = _unit_rows(embed(list(unique_sources)))
+    cand_vecs = _unit_rows(embed(text[alive].tolist()))
+    position = pd.Series(np.arange(len(unique_sources)), index=unique_sources)
+    cosine = np.einsum("ij,ij->i", cand_vecs, source_vecs[position.loc[sources].to_numpy()])
+    verdicts.similarity[alive] = cosine
+    n = len(candidates.index)
+    too_low, too_high = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
+    too_low[alive] = cosine < cfg.min_similarity
+    too_high[alive] = cosine > cfg.max_similarity
+    verdicts.reject(too_low, "similarity_too_low")
+    verdicts.reject(too_high, "similarity_too_high")
+    verdicts.timings["embed_s"] = time.perf_counter() - step
+
+
+def _reject_contradictions(
+    verdicts: _Verdicts,
+    candidates: pd.DataFrame,
+    text: pd.Series,
+    cfg: AugmentFilterConfig,
+    labels: Sequence[str],
+    label_check: LabelCheck | None,
+) -> None:
+    """Reject survivors the label check assigns another label than the one they inherit (abstains pass)."""
+    alive = verdicts.alive()
+    if cfg.check_labels and label_check is None:
+        log.warning(
+            "augment.filter.check_labels is on but no label_check was given: label contradictions are not checked"
+        )
+    if not (cfg.check_labels and label_check is not None and alive.any()):
+        return
+    step = time.perf_counter()
+    predicted = np.asarray(label_check(text[alive].tolist())).astype(int).ravel()
+    if predicted.shape[0] != int(alive.sum()):
+        raise ValueError(f"label_check returned {predicted.shape[0]} predictions for {int(alive.sum())} texts")
+    inherited = candidates["label"][alive].map({label: i for i, label in enumerate(labels)}).to_numpy()
+    contradicts = np.zeros(len(candidates.index), dtype=bool)
+    contradicts[alive] = (predicted >= 0) & (predicted != inherited)
+    verdicts.reject(contradicts, "label_contradiction")
+    verdicts.timings["label_check_s"] = time.perf_counter() - step
 
 
 def _new_numbers(text: pd.Series, source: pd.Series) -> np.ndarray:
