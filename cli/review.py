@@ -109,25 +109,14 @@ def export_review(
         use_model: add the champion's predictions (disagreement reasons); False queues on weak labels alone.
     """
     from driftloop.tasks.aggregate import aggregator_from_arrays
-    from driftloop.tasks.lf import ABSTAIN, apply_lfs, load_lfs
-    from driftloop.tasks.review import build_queue, label_studio_config, label_studio_tasks
+    from driftloop.tasks.lf import load_lfs
+    from driftloop.tasks.review import build_queue
 
     catalog = Catalog.from_config(cfg)
     summary = find_run(catalog, run_id)
     run_id = str(summary["run_id"])
     labels = list(cfg.data.labels)
-    run_labels = (summary.get("weak_labeling") or {}).get("labels")
-    if run_labels is not None and list(run_labels) != labels:
-        raise InputError(
-            f"run {run_id} labelled {run_labels} but this config's data.labels is {labels}; pass the run's config "
-            "with --config"
-        )
-    artifacts = summary.get("artifacts") or {}
-    if not {"clean", "weak_label"} <= set(artifacts):
-        raise InputError(
-            f"run {run_id}'s summary.json does not name its derived data (no 'artifacts'); it predates "
-            "`review export`: run `driftloop run` again and export from that run"
-        )
+    artifacts = _run_artifacts(summary, run_id, labels)
     pool = catalog.read_artifact("clean.frame", artifacts["clean"])
     aggregator = aggregator_from_arrays(catalog.read_artifact("weak_label.label_model", artifacts["weak_label"]))
     weak_frame = catalog.read_artifact("weak_label.frame", artifacts["weak_label"])
@@ -140,6 +129,48 @@ def export_review(
         raise InputError(f"every pool row of run {run_id} has been reviewed already; nothing left to queue")
 
     lfs = load_lfs(cfg.weak_label.lf_module, labels, base_dir=Path.cwd())
+    votes, weak_probs, covered = _weak_view(pool, lfs, aggregator, labels, run_id)
+    changed = _labels_changed(pool, weak_frame, weak_probs, covered, labels, run_id)
+    if changed:
+        warnings.append(changed)
+
+    end_probs, end_model = (None, None)
+    if use_model:
+        end_probs, end_model = _end_model_probs(cfg, catalog, pool["text"].astype(str).tolist(), warnings)
+    queue = build_queue(pool, votes, weak_probs, labels, cfg.review, end_probs=end_probs)
+
+    target = Path(out_dir) if out_dir is not None else catalog.run_dir(run_id) / "review"
+    csv_path, tasks_path, xml_path = _write_queue(queue, labels, target)
+    for warning in warnings:
+        log.warning("review export: %s", warning)
+    reasons = _reason_counts(queue)
+    return ReviewExport(run_id, len(queue), csv_path, tasks_path, xml_path, end_model, reasons, warnings)
+
+
+def _run_artifacts(summary: dict[str, Any], run_id: str, labels: list[str]) -> dict[str, str]:
+    """The run's derived artifact keys, after checking that it labelled with this config's labels."""
+    run_labels = (summary.get("weak_labeling") or {}).get("labels")
+    if run_labels is not None and list(run_labels) != labels:
+        raise InputError(
+            f"run {run_id} labelled {run_labels} but this config's data.labels is {labels}; pass the run's config "
+            "with --config"
+        )
+    artifacts = summary.get("artifacts") or {}
+    if not {"clean", "weak_label"} <= set(artifacts):
+        raise InputError(
+            f"run {run_id}'s summary.json does not name its derived data (no 'artifacts'); it predates "
+            "`review export`: run `driftloop run` again and export from that run"
+        )
+    return artifacts
+
+
+def _weak_view(pool: pd.DataFrame, lfs: list, aggregator: Any, labels: list[str], run_id: str):
+    """The LF votes on ``pool``, the run's weak labeler's probabilities (NaN where no LF voted) and the covered rows.
+
+    An LF module that no longer fits the saved weak labeler is an :class:`InputError`.
+    """
+    from driftloop.tasks.lf import ABSTAIN, apply_lfs
+
     votes = apply_lfs(pool, lfs)
     covered = (votes != ABSTAIN).any(axis=1)
     weak_probs = np.full((len(pool), len(labels)), np.nan)
@@ -153,38 +184,51 @@ def export_review(
             f"the LF module ({len(lfs)} LFs) no longer fits run {run_id}'s weak labeler ({err}); "
             "run `driftloop run` again before exporting"
         ) from None
-    # The run's own labels must come out again: otherwise the LF module changed since the run.
-    if "row_id" in pool.columns and "row_id" in weak_frame.columns and len(weak_frame):
-        stored = weak_frame.set_index("row_id")["label"]
-        now = pd.Series(
-            np.asarray(labels, dtype=object)[np.nan_to_num(weak_probs).argmax(axis=1)], index=pool["row_id"]
-        )
-        shared = stored.index.intersection(now.index[covered])
-        changed = int((stored.loc[shared] != now.loc[shared]).sum())
-        if changed:
-            warnings.append(
-                f"{changed} of {len(shared)} weak labels differ from run {run_id}'s: the LF module changed since "
-                "that run; run `driftloop run` again for a queue that matches the training data"
-            )
+    return votes, weak_probs, covered
 
-    end_probs, end_model = (None, None)
-    if use_model:
-        end_probs, end_model = _end_model_probs(cfg, catalog, pool["text"].astype(str).tolist(), warnings)
-    queue = build_queue(pool, votes, weak_probs, labels, cfg.review, end_probs=end_probs)
 
-    target = Path(out_dir) if out_dir is not None else catalog.run_dir(run_id) / "review"
+def _labels_changed(
+    pool: pd.DataFrame,
+    weak_frame: pd.DataFrame,
+    weak_probs: np.ndarray,
+    covered: np.ndarray,
+    labels: list[str],
+    run_id: str,
+) -> str | None:
+    """A warning when the run's own weak labels do not come out again (the LF module changed since the run)."""
+    if not ("row_id" in pool.columns and "row_id" in weak_frame.columns and len(weak_frame)):
+        return None
+    stored = weak_frame.set_index("row_id")["label"]
+    now = pd.Series(np.asarray(labels, dtype=object)[np.nan_to_num(weak_probs).argmax(axis=1)], index=pool["row_id"])
+    shared = stored.index.intersection(now.index[covered])
+    changed = int((stored.loc[shared] != now.loc[shared]).sum())
+    if not changed:
+        return None
+    return (
+        f"{changed} of {len(shared)} weak labels differ from run {run_id}'s: the LF module changed since "
+        "that run; run `driftloop run` again for a queue that matches the training data"
+    )
+
+
+def _write_queue(queue: pd.DataFrame, labels: list[str], target: Path) -> tuple[Path, Path, Path]:
+    """The queue as CSV (formula cells escaped), Label Studio tasks and labeling config, each written atomically."""
+    from driftloop.tasks.review import label_studio_config, label_studio_tasks
+
     target.mkdir(parents=True, exist_ok=True)
     csv_path, tasks_path, xml_path = target / CSV_NAME, target / TASKS_NAME, target / LABEL_CONFIG_NAME
     write_text(csv_path, to_safe_csv(queue))  # formula cells escaped: reviewers open it in a spreadsheet
     write_json(tasks_path, label_studio_tasks(queue))
     write_text(xml_path, label_studio_config(labels) + "\n")
+    return csv_path, tasks_path, xml_path
+
+
+def _reason_counts(queue: pd.DataFrame) -> dict[str, int]:
+    """How many queued rows each reason (``;``-separated in ``reasons``) put in the queue."""
     reasons: dict[str, int] = {}
     for entry in queue["reasons"]:
         for reason in filter(None, str(entry).split(";")):
             reasons[reason] = reasons.get(reason, 0) + 1
-    for warning in warnings:
-        log.warning("review export: %s", warning)
-    return ReviewExport(run_id, len(queue), csv_path, tasks_path, xml_path, end_model, reasons, warnings)
+    return reasons
 
 
 def import_reviewed(cfg: DriftloopConfig, path: Path) -> tuple[Any, bool]:
