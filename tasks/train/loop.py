@@ -19,6 +19,7 @@ import os
 import random
 import time
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +77,29 @@ def determinism(enabled: bool, device: torch.device) -> Iterator[None]:
         yield
     finally:
         torch.use_deterministic_algorithms(before, warn_only=warn_only)
+
+
+@dataclass
+class _Counters:
+    """Running counters of one fit: training time and rows, the progress-log window, the loss since the last eval."""
+
+    window_t: float
+    samples: int = 0
+    train_time: float = 0.0
+    window_loss: float = 0.0
+    window_n: int = 0
+    window_samples: int = 0
+    eval_loss_sum: float = 0.0
+    eval_loss_n: int = 0
+
+    def add_step(self, seconds: float, rows: int, loss: float) -> None:
+        self.train_time += seconds
+        self.samples += rows
+        self.window_loss += loss
+        self.window_n += 1
+        self.window_samples += rows
+        self.eval_loss_sum += loss
+        self.eval_loss_n += 1
 
 
 class GradientLoop:
@@ -250,11 +274,7 @@ class GradientLoop:
     def run(self) -> FitOutcome:
         resumed_from = self._resume()  # replaces self.state: bind `s` after it
         cfg, s = self.cfg, self.state
-        accum = cfg.gradient_accumulation_steps
-        samples = 0
-        train_time = 0.0
-        window_loss, window_n, window_samples, window_t = 0.0, 0, 0, time.perf_counter()
-        eval_loss_sum, eval_loss_n = 0.0, 0
+        counters = _Counters(window_t=time.perf_counter())
         self.model.train()
         log.info(
             "training %s (%s): %d rows, %d steps (%d per epoch), batch %d x %d accumulation",
@@ -264,66 +284,85 @@ class GradientLoop:
             self.total_steps,
             self.steps_per_epoch,
             cfg.batch_size,
-            accum,
+            cfg.gradient_accumulation_steps,
         )
         while not s["done"] and s["global_step"] < self.total_steps:
             batches = epoch_batches(self.lengths, cfg.batch_size, self.seed, s["epoch"], cfg.group_by_length)
             # Optimizer-step groups of micro-batches; the last group of an epoch may be short.
             while s["batch_in_epoch"] < len(batches) and not s["done"] and s["global_step"] < self.total_steps:
-                group = batches[s["batch_in_epoch"] : s["batch_in_epoch"] + accum]
-                t0 = time.perf_counter()
-                n_rows = sum(len(b) for b in group)
-                step_loss = 0.0
-                for batch in group:
-                    loss = self._micro_step(batch, scale=len(batch) / n_rows)
-                    step_loss += loss * len(batch) / n_rows
-                self.optimizer_step()
-                s["global_step"] += 1
-                s["batch_in_epoch"] += len(group)
-                dt = time.perf_counter() - t0
-                train_time += dt
-                samples += n_rows
-                window_loss += step_loss
-                window_n += 1
-                window_samples += n_rows
-                eval_loss_sum += step_loss
-                eval_loss_n += 1
-                now = time.perf_counter()
-                # Every log_steps steps, and at least every 10 s so a slow fit still shows it is alive.
-                if s["global_step"] % cfg.log_steps == 0 or now - window_t >= 10.0:
-                    steps_done = s["global_step"] - (resumed_from or 0)
-                    left = (self.total_steps - s["global_step"]) * train_time / max(steps_done, 1)
-                    log.info(
-                        "step %d/%d epoch %.2f loss %.4f lr %.2e samples/s %.1f, ~%s left in this fit",
-                        s["global_step"],
-                        self.total_steps,
-                        s["global_step"] / self.steps_per_epoch,
-                        window_loss / window_n,
-                        self.scheduler.get_last_lr()[0],
-                        window_samples / max(now - window_t, 1e-9),
-                        duration(left),
-                    )
-                    window_loss, window_n, window_samples, window_t = 0.0, 0, 0, now
-                end_of_epoch = s["batch_in_epoch"] >= len(batches)
-                if cfg.eval_steps:
-                    due = s["global_step"] % cfg.eval_steps == 0
-                else:
-                    step_in_epoch = math.ceil(s["batch_in_epoch"] / accum)
-                    due = end_of_epoch or step_in_epoch % self.eval_interval == 0
-                if end_of_epoch:
-                    s["epoch"] += 1
-                    s["batch_in_epoch"] = 0
-                if due or s["global_step"] >= self.total_steps:
-                    t_eval = time.perf_counter()
-                    self._after_eval(self.evaluate_dev(), eval_loss_sum / max(eval_loss_n, 1))
-                    eval_loss_sum, eval_loss_n = 0.0, 0
-                    self.model.train()
-                    self._checkpoint()
-                    window_t += time.perf_counter() - t_eval  # samples/s counts training time only
+                end_of_epoch = self._train_step(batches, counters, resumed_from)
                 if self.on_step is not None:
                     self.on_step(dict(s))
                 if end_of_epoch:
                     break
+        return self._finish(counters, resumed_from)
+
+    def _train_step(self, batches: list[np.ndarray], counters: _Counters, resumed_from: int | None) -> bool:
+        """One optimizer step over the next group of micro-batches, with its progress log, eval and checkpoint.
+
+        Returns whether it ended the epoch.
+        """
+        s, accum = self.state, self.cfg.gradient_accumulation_steps
+        group = batches[s["batch_in_epoch"] : s["batch_in_epoch"] + accum]
+        t0 = time.perf_counter()
+        n_rows = sum(len(b) for b in group)
+        step_loss = 0.0
+        for batch in group:
+            loss = self._micro_step(batch, scale=len(batch) / n_rows)
+            step_loss += loss * len(batch) / n_rows
+        self.optimizer_step()
+        s["global_step"] += 1
+        s["batch_in_epoch"] += len(group)
+        counters.add_step(time.perf_counter() - t0, n_rows, step_loss)
+        self._log_progress(counters, resumed_from)
+        end_of_epoch = s["batch_in_epoch"] >= len(batches)
+        due = self._eval_due(end_of_epoch)
+        if end_of_epoch:
+            s["epoch"] += 1
+            s["batch_in_epoch"] = 0
+        if due or s["global_step"] >= self.total_steps:
+            self._eval_and_checkpoint(counters)
+        return end_of_epoch
+
+    def _log_progress(self, counters: _Counters, resumed_from: int | None) -> None:
+        """Every log_steps steps, and at least every 10 s so a slow fit still shows it is alive."""
+        s = self.state
+        now = time.perf_counter()
+        if s["global_step"] % self.cfg.log_steps == 0 or now - counters.window_t >= 10.0:
+            steps_done = s["global_step"] - (resumed_from or 0)
+            left = (self.total_steps - s["global_step"]) * counters.train_time / max(steps_done, 1)
+            log.info(
+                "step %d/%d epoch %.2f loss %.4f lr %.2e samples/s %.1f, ~%s left in this fit",
+                s["global_step"],
+                self.total_steps,
+                s["global_step"] / self.steps_per_epoch,
+                counters.window_loss / counters.window_n,
+                self.scheduler.get_last_lr()[0],
+                counters.window_samples / max(now - counters.window_t, 1e-9),
+                duration(left),
+            )
+            counters.window_loss, counters.window_n, counters.window_samples, counters.window_t = 0.0, 0, 0, now
+
+    def _eval_due(self, end_of_epoch: bool) -> bool:
+        """Whether the step just taken is an eval step (``eval_steps``, else ``evals_per_epoch`` and epoch ends)."""
+        s = self.state
+        if self.cfg.eval_steps:
+            return s["global_step"] % self.cfg.eval_steps == 0
+        step_in_epoch = math.ceil(s["batch_in_epoch"] / self.cfg.gradient_accumulation_steps)
+        return end_of_epoch or step_in_epoch % self.eval_interval == 0
+
+    def _eval_and_checkpoint(self, counters: _Counters) -> None:
+        """Score dev, keep the best weights and checkpoint; the eval's time stays out of samples/s."""
+        t_eval = time.perf_counter()
+        self._after_eval(self.evaluate_dev(), counters.eval_loss_sum / max(counters.eval_loss_n, 1))
+        counters.eval_loss_sum, counters.eval_loss_n = 0.0, 0
+        self.model.train()
+        self._checkpoint()
+        counters.window_t += time.perf_counter() - t_eval  # samples/s counts training time only
+
+    def _finish(self, counters: _Counters, resumed_from: int | None) -> FitOutcome:
+        """Put the best weights back (or score the only ones) and report the fit."""
+        s = self.state
         if self.best_state is None:  # resumed from a finished run, or no evaluation happened
             self._after_eval(self.evaluate_dev(), float("nan"))
         else:
@@ -332,10 +371,10 @@ class GradientLoop:
         return FitOutcome(
             epochs=s["global_step"] / self.steps_per_epoch,
             steps=s["global_step"],
-            samples_per_s=samples / train_time if train_time > 0 else 0.0,
+            samples_per_s=counters.samples / counters.train_time if counters.train_time > 0 else 0.0,
             best_metric=s["best_metric"],
             best_step=s["best_step"],
-            train_seconds=train_time,
+            train_seconds=counters.train_time,
             history=s["history"],
             resumed_from_step=resumed_from,
         )
