@@ -119,26 +119,9 @@ def clean(
     reason = np.zeros(len(texts), dtype=np.int8)
 
     with _timed(seconds, "length_filters"):
-        n_chars = texts.str.len_chars().fill_null(0).to_numpy()
-        blank = n_chars == 0
-        if not cfg.collapse_whitespace:
-            blank |= texts.str.strip_chars().str.len_chars().fill_null(0).to_numpy() == 0
-        _drop(reason, "empty", blank)
-        _drop(reason, "too_short", n_chars < cfg.min_chars)
-        _drop(reason, "too_long", n_chars > cfg.max_chars)
-
+        _drop_by_length(reason, texts, cfg)
     with _timed(seconds, "exact_dedup"):
-        alive = np.flatnonzero(reason == 0)
-        keys = fold_case(texts.gather(alive))
-        if reference_texts is not None:
-            reference_keys = fold_case(_normalize(_to_polars(reference_texts, "reference_texts"), cfg))
-            overlaps = keys.is_in(reference_keys.drop_nulls().implode()).fill_null(False).to_numpy()
-            _drop(reason, "overlaps_reference", overlaps, alive)
-            keys, alive = keys.filter(pl.Series(~overlaps)), alive[~overlaps]
-        if cfg.dedup_exact:
-            repeated = ~keys.is_first_distinct().to_numpy()
-            _drop(reason, "exact_duplicate", repeated, alive)
-            keys, alive = keys.filter(pl.Series(~repeated)), alive[~repeated]
+        keys, alive = _drop_exact_copies(reason, texts, cfg, reference_texts)
 
     near_dup_report: dict[str, Any] = {"enabled": cfg.near_dup.enabled}
     if cfg.near_dup.enabled:
@@ -151,24 +134,66 @@ def clean(
         out = frame.iloc[kept]
         out[text_column] = texts.gather(kept).to_pandas().array
     seconds["total"] = time.perf_counter() - started
+    dropped, report = _report(frame[text_column], len(out), reason, near_dup_report, seconds)
+    return CleanResult(frame=out, dropped=dropped, report=report)
 
+
+def _drop_by_length(reason: np.ndarray, texts: pl.Series, cfg: CleanConfig) -> None:
+    """Mark empty (or blank), too short and too long texts."""
+    n_chars = texts.str.len_chars().fill_null(0).to_numpy()
+    blank = n_chars == 0
+    if not cfg.collapse_whitespace:
+        blank |= texts.str.strip_chars().str.len_chars().fill_null(0).to_numpy() == 0
+    _drop(reason, "empty", blank)
+    _drop(reason, "too_short", n_chars < cfg.min_chars)
+    _drop(reason, "too_long", n_chars > cfg.max_chars)
+
+
+def _drop_exact_copies(
+    reason: np.ndarray, texts: pl.Series, cfg: CleanConfig, reference_texts: pd.Series | None
+) -> tuple[pl.Series, np.ndarray]:
+    """Mark surviving texts equal (case-folded) to a reference text or to an earlier row.
+
+    Returns the case-folded keys of the rows still kept and their positions, for the near-duplicate pass.
+    """
+    alive = np.flatnonzero(reason == 0)
+    keys = fold_case(texts.gather(alive))
+    if reference_texts is not None:
+        reference_keys = fold_case(_normalize(_to_polars(reference_texts, "reference_texts"), cfg))
+        overlaps = keys.is_in(reference_keys.drop_nulls().implode()).fill_null(False).to_numpy()
+        _drop(reason, "overlaps_reference", overlaps, alive)
+        keys, alive = keys.filter(pl.Series(~overlaps)), alive[~overlaps]
+    if cfg.dedup_exact:
+        repeated = ~keys.is_first_distinct().to_numpy()
+        _drop(reason, "exact_duplicate", repeated, alive)
+        keys, alive = keys.filter(pl.Series(~repeated)), alive[~repeated]
+    return keys, alive
+
+
+def _report(
+    originals: pd.Series,
+    rows_out: int,
+    reason: np.ndarray,
+    near_dup_report: dict[str, Any],
+    seconds: dict[str, float],
+) -> tuple[dict[str, int], dict[str, Any]]:
+    """Drop counts per rule, and the report: row counts, a few dropped texts per rule, near-dup stats, timings."""
     counts = np.bincount(reason, minlength=len(DROP_RULES) + 1)
     dropped = {rule: int(counts[i + 1]) for i, rule in enumerate(DROP_RULES)}
-    originals = frame[text_column]
     examples = {
         rule: [str(t)[:EXAMPLE_CHARS] for t in originals.iloc[np.flatnonzero(reason == i + 1)[:EXAMPLES_PER_RULE]]]
         for i, rule in enumerate(DROP_RULES)
         if counts[i + 1]
     }
     report = {
-        "rows_in": len(frame),
-        "rows_out": len(out),
+        "rows_in": len(originals),
+        "rows_out": rows_out,
         "dropped": dropped,
         "examples": examples,  # a few dropped texts per rule, as they arrived: what a person checks first
         "near_dup": near_dup_report,
         "seconds": {stage: round(s, 4) for stage, s in seconds.items()},
     }
-    return CleanResult(frame=out, dropped=dropped, report=report)
+    return dropped, report
 
 
 # ---- text transforms --------------------------------------------------------------------------
