@@ -18,6 +18,7 @@ import csv
 import io
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +62,69 @@ def build_queue(
             f"probabilities {None if end_probs is None else end_probs.shape} must describe the same rows"
         )
     names = np.asarray(labels, dtype=object)
+    signals = _signals(votes, weak_probs, end_probs, k, cfg.rare_class_share)
+    score = signals.score()
+    queue = pd.DataFrame(
+        {
+            "row_id": pool["row_id"].to_numpy() if "row_id" in pool.columns else np.arange(n).astype(str),
+            "text": pool["text"].to_numpy(),
+            "weak_label": np.where(signals.weak_pred >= 0, names[np.clip(signals.weak_pred, 0, k - 1)], None),
+            "weak_confidence": signals.weak_conf,
+            "end_label": np.where(signals.end_pred >= 0, names[np.clip(signals.end_pred, 0, k - 1)], None),
+            "end_confidence": signals.end_conf,
+            "reasons": signals.reasons(),
+            "score": score,
+        }
+    )
+    # Stable sort by score: equal scores keep pool order, so the same inputs give the same queue.
+    order = np.argsort(-score, kind="stable")[: cfg.queue_size]
+    return queue.iloc[order].assign(label="").reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class _Signals:
+    """Per pool row: the weak and end-model predictions (-1 = none) and confidences, and the review reasons."""
+
+    weak_pred: np.ndarray
+    weak_conf: np.ndarray
+    end_pred: np.ndarray
+    end_conf: np.ndarray
+    disagreement: np.ndarray
+    conflict: np.ndarray
+    confidence: np.ndarray
+    is_rare: np.ndarray
+
+    def score(self) -> np.ndarray:
+        """Each reason's weight where it holds; uncertainty adds its weight times (1 - confidence)."""
+        return (
+            REASON_WEIGHTS["disagreement"] * self.disagreement
+            + REASON_WEIGHTS["lf_conflict"] * self.conflict
+            + REASON_WEIGHTS["low_confidence"] * (1.0 - self.confidence)
+            + REASON_WEIGHTS["rare_class"] * self.is_rare
+        )
+
+    def reasons(self) -> list[str]:
+        """The reasons that hold for each row, ";"-joined (low confidence: below 0.5)."""
+        return [
+            ";".join(
+                r
+                for r, on in (
+                    ("disagreement", self.disagreement[i]),
+                    ("lf_conflict", self.conflict[i]),
+                    ("low_confidence", self.confidence[i] < 0.5),
+                    ("rare_class", self.is_rare[i]),
+                )
+                if on
+            )
+            for i in range(len(self.confidence))
+        ]
+
+
+def _signals(
+    votes: np.ndarray, weak_probs: np.ndarray, end_probs: np.ndarray | None, k: int, rare_class_share: float
+) -> _Signals:
+    """The per-row review signals from the LF votes and the weak and end-model probabilities."""
+    n = votes.shape[0]
     covered = np.isfinite(weak_probs).all(axis=1)
     weak_pred = np.where(covered, np.nan_to_num(weak_probs).argmax(axis=1), -1)
     weak_conf = np.where(covered, np.nan_to_num(weak_probs).max(axis=1), np.nan)
@@ -74,46 +138,12 @@ def build_queue(
     # Where no LF voted, the end model's confidence is the only one there is.
     confidence = np.where(covered, weak_conf, np.where(end_pred >= 0, end_conf, 0.0))
     shares = np.bincount(weak_pred[covered], minlength=k) / max(int(covered.sum()), 1)
-    rare = shares < cfg.rare_class_share
+    rare = shares < rare_class_share
     best_guess = np.where(covered, weak_pred, end_pred)
     is_rare = (best_guess >= 0) & rare[np.clip(best_guess, 0, k - 1)] | (
         (end_pred >= 0) & rare[np.clip(end_pred, 0, k - 1)]
     )
-
-    score = (
-        REASON_WEIGHTS["disagreement"] * disagreement
-        + REASON_WEIGHTS["lf_conflict"] * conflict
-        + REASON_WEIGHTS["low_confidence"] * (1.0 - confidence)
-        + REASON_WEIGHTS["rare_class"] * is_rare
-    )
-    reasons = [
-        ";".join(
-            r
-            for r, on in (
-                ("disagreement", disagreement[i]),
-                ("lf_conflict", conflict[i]),
-                ("low_confidence", confidence[i] < 0.5),
-                ("rare_class", is_rare[i]),
-            )
-            if on
-        )
-        for i in range(n)
-    ]
-    queue = pd.DataFrame(
-        {
-            "row_id": pool["row_id"].to_numpy() if "row_id" in pool.columns else np.arange(n).astype(str),
-            "text": pool["text"].to_numpy(),
-            "weak_label": np.where(weak_pred >= 0, names[np.clip(weak_pred, 0, k - 1)], None),
-            "weak_confidence": weak_conf,
-            "end_label": np.where(end_pred >= 0, names[np.clip(end_pred, 0, k - 1)], None),
-            "end_confidence": end_conf,
-            "reasons": reasons,
-            "score": score,
-        }
-    )
-    # Stable sort by score: equal scores keep pool order, so the same inputs give the same queue.
-    order = np.argsort(-score, kind="stable")[: cfg.queue_size]
-    return queue.iloc[order].assign(label="").reset_index(drop=True)
+    return _Signals(weak_pred, weak_conf, end_pred, end_conf, disagreement, conflict, confidence, is_rare)
 
 
 def label_studio_tasks(queue: pd.DataFrame) -> list[dict[str, Any]]:
