@@ -14,6 +14,10 @@ the config's augmentation run once per ``augment.max_synthetic_ratio``, then rou
 and without the synthetic rows, paired by seed. Writes ``bench/results/weak_supervision.json``
 (``weak_supervision.quick.json`` with ``--quick``) after every seed; other datasets' entries in the file are kept,
 each with the command that made it.
+Seeds are numbered as the pipeline numbers ``train.seeds``: ``--seeds N`` runs project.seed .. project.seed + N - 1
+of the dataset's config (42, 43, 44 with the shipped configs; ``tasks.seed_sweep.seed_numbers``). The ``--keep``
+figures always used that numbering; the older figures transcribed from the README (``readme_*.json``: ``--train``,
+``--review-train``, ``--supervised-only``, ``--augment-ablation``) used seeds 0 .. N - 1.
 Defaults are never tuned on gold test.
 """
 
@@ -33,10 +37,12 @@ from sklearn.metrics import accuracy_score, f1_score
 from bench.record import command_line, machine_info, read_results, result_path, write_result
 from driftloop.config import ReviewConfig, WeakLabelConfig, load_config
 from driftloop.tasks.demo_data import read_sms_corpus, split_demo
+from driftloop.tasks.evaluate import band
 from driftloop.tasks.lf import load_lfs
 from driftloop.tasks.news_data import LABELS as NEWS_LABELS
 from driftloop.tasks.news_data import read_bbc_corpus, split_news
 from driftloop.tasks.review import build_queue
+from driftloop.tasks.seed_sweep import seed_numbers
 from driftloop.tasks.weak_label import predict_proba, weak_label
 
 REPO = Path(__file__).resolve().parents[1]
@@ -83,10 +89,11 @@ def _codes(frame: pd.DataFrame, labels: list[str]) -> np.ndarray:
     return frame["label"].map({n: i for i, n in enumerate(labels)}).to_numpy()
 
 
-def weak_figures(name: str, ds: dict[str, Any], seed: int = 42) -> tuple[dict[str, Any], Any]:
+def weak_figures(name: str, ds: dict[str, Any], seed: int | None = None) -> tuple[dict[str, Any], Any]:
     parts, labels = ds["parts"], ds["labels"]
     lfs = load_lfs(str(REPO / ds["lfs"]), labels)
     cfg = load_config(REPO / ds["config"])  # the dataset's own weak_label section and gate threshold
+    seed = cfg.project.seed if seed is None else seed
     result = weak_label(
         parts["pool"],
         parts["gold_dev"],
@@ -116,8 +123,13 @@ def weak_figures(name: str, ds: dict[str, Any], seed: int = 42) -> tuple[dict[st
     }, result
 
 
-def review_simulation(ds: dict[str, Any], result: Any, seeds: int, n: int = 100) -> dict[str, Any] | None:
-    """Gold pool labels as the reviewer: re-estimate the weak labeler with 100 queued vs 100 random reviewed rows."""
+def review_simulation(
+    ds: dict[str, Any], result: Any, seeds: int, n: int = 100, *, base_seed: int
+) -> dict[str, Any] | None:
+    """Gold pool labels as the reviewer: re-estimate the weak labeler with 100 queued vs 100 random reviewed rows.
+
+    Seeds ``base_seed`` .. ``base_seed + seeds - 1`` (the config's project.seed, as the pipeline numbers them).
+    """
     parts, labels = ds["parts"], ds["labels"]
     if "pool_labels" not in parts:
         return None
@@ -128,7 +140,7 @@ def review_simulation(ds: dict[str, Any], result: Any, seeds: int, n: int = 100)
     queue = build_queue(pool, result.pool_votes, result.pool_probs, labels, ReviewConfig(queue_size=n))
     picked = {"queue": pool.set_index("text").loc[queue["text"]].reset_index()}
     out: dict[str, list[float]] = {"queue": [], "random": [], "none": []}
-    for seed in range(seeds):
+    for seed in seed_numbers(base_seed, seeds):
         picked["random"] = pool.sample(n, random_state=seed)
         for arm in ("none", "queue", "random"):
             reviewed = None if arm == "none" else picked[arm][["text", "label"]]
@@ -204,7 +216,7 @@ def review_training_simulation(
 
     arms: dict[str, list[float]] = {"none": [], "queue": [], "random": []}
     reasons: list[dict[str, int]] = []
-    for seed in range(seeds):
+    for seed in seed_numbers(cfg.project.seed, seeds):
         weak, fit, scores = run(None, seed)
         arms["none"].append(scores["macro_f1"])
         end_probs = fit.classifier.predict_proba(parts["pool"]["text"].tolist(), batch_size=train_cfg.eval_batch_size)
@@ -230,15 +242,11 @@ def review_training_simulation(
         "end_model_method": method,
         "what": "gold-test macro-F1 after reviewing 100 rows and retraining (weak labels re-estimated, reviewed rows "
         "as clean training labels); none = no review",
-        **{arm: _mean_std(v) for arm, v in arms.items()},
-        "points_gained": {arm: _mean_std(v) for arm, v in gain.items()},
+        **{arm: band(v, 4) for arm, v in arms.items()},
+        "points_gained": {arm: band(v, 4) for arm, v in gain.items()},
         "queue_reasons_per_seed": reasons,
         "queue_beats_random": bool(np.mean(arms["queue"]) > np.mean(arms["random"])),
     }
-
-
-def _mean_std(values: list[float]) -> dict[str, float]:
-    return {"mean": round(float(np.mean(values)), 4), "std": round(float(np.std(values)), 4), "n": len(values)}
 
 
 def train_figures(
@@ -274,7 +282,8 @@ def train_figures(
         "seeds": [],
         "per_seed": per_seed,
     }
-    for seed in range(seeds):
+    numbers = seed_numbers(cfg.project.seed, seeds)
+    for i, seed in enumerate(numbers):
         started = time.perf_counter()
         balanced = balance(result.frame, cfg.balance, labels, seed=seed)
         st = self_train(
@@ -301,7 +310,7 @@ def train_figures(
             record["supervised_test"] = runs["supervised"][-1]
         record["seconds"] = round(time.perf_counter() - started, 1)
         per_seed.append(record)
-        figures["seeds"] = list(range(seed + 1))
+        figures["seeds"] = numbers[: i + 1]
         figures["summary"] = _train_summary(runs, label_model_test)
         report["datasets"][name]["training"] = figures
         _save(out, report)  # after every seed: a long run leaves usable figures behind
@@ -351,7 +360,7 @@ def augmentation_ablation(
             weak,
             aug_cfg,
             labels,
-            seed=42,
+            seed=cfg.project.seed,
             label_check=label_checker(result.lfs, result.aggregator or result.label_model),
             existing_texts=pd.concat([dev["text"], test["text"]]).tolist(),
         )
@@ -365,7 +374,7 @@ def augmentation_ablation(
         }
         print(name, arm, figures["augmentations"][arm]["synthetic_rows"], flush=True)
         arms[arm] = pd.concat([weak, synthetic], ignore_index=True)
-    for seed in range(seeds):
+    for seed in seed_numbers(cfg.project.seed, seeds):
         record: dict[str, Any] = {"seed": seed}
         for arm, frame in arms.items():
             balanced = balance(frame, cfg.balance, labels, seed=seed)
@@ -382,13 +391,13 @@ def augmentation_ablation(
         figures["per_seed"].append(record)
         figures["summary"] = {
             f"{arm}_{split}": {
-                m: _mean_std([r[arm][split][m] for r in figures["per_seed"]]) for m in ("accuracy", "macro_f1")
+                m: band([r[arm][split][m] for r in figures["per_seed"]], 4) for m in ("accuracy", "macro_f1")
             }
             for arm in arms
             for split in ("dev", "test")
         }
         figures["summary"]["test_macro_f1_points_over_weak_only"] = {
-            arm: _mean_std([r["test_macro_f1_points_over_weak_only"][arm] for r in figures["per_seed"]])
+            arm: band([r["test_macro_f1_points_over_weak_only"][arm] for r in figures["per_seed"]], 4)
             for arm in arms
             if arm != "weak_only"
         }
@@ -412,7 +421,7 @@ def keep_figures(
     """Does the end model earn its keep: the pipeline's end model (weak rows + the gold training half of gold dev,
     early-stopped on the held-out half) against the label model and the gold-only baseline (the same model on the
     gold training half alone), per seed, on gold test. ``weak_only`` adds the previous default (weak rows only,
-    early-stopped on all of gold dev). Seeds are the pipeline's: project.seed, project.seed + 1, ...
+    early-stopped on all of gold dev). Seeds are the pipeline's: project.seed, project.seed + 1, ... (``seed_numbers``)
     """
     from driftloop.tasks.balance import balance
     from driftloop.tasks.gold_rows import split_gold_dev, with_gold_rows
@@ -431,7 +440,7 @@ def keep_figures(
         "arms": arms,
         "per_seed": per_seed,
     }
-    for seed in range(cfg.project.seed, cfg.project.seed + seeds):
+    for seed in seed_numbers(cfg.project.seed, seeds):
         started = time.perf_counter()
         balanced = balance(result.frame, cfg.balance, labels, seed=seed)
         # arm -> (training rows, early-stopping rows, class weights)
@@ -453,11 +462,11 @@ def keep_figures(
         record["seconds"] = round(time.perf_counter() - started, 1)
         per_seed.append(record)
         figures["summary"] = {
-            arm: {m: _mean_std([r[arm][m] for r in per_seed]) for m in ("accuracy", "macro_f1")} for arm in arms
+            arm: {m: band([r[arm][m] for r in per_seed], 4) for m in ("accuracy", "macro_f1")} for arm in arms
         }
         if per_seed and "end_model_points_over_best_baseline" in per_seed[0]:
-            figures["summary"]["end_model_points_over_best_baseline"] = _mean_std(
-                [r["end_model_points_over_best_baseline"] for r in per_seed]
+            figures["summary"]["end_model_points_over_best_baseline"] = band(
+                [r["end_model_points_over_best_baseline"] for r in per_seed], 4
             )
         report["datasets"][name]["keep"] = figures
         _save(out, report)  # after every seed: a long run leaves usable figures behind
@@ -479,16 +488,16 @@ def supervised_fit(ds: dict[str, Any], cfg: Any, seed: int, pool_gold: pd.DataFr
 
 def _train_summary(runs: dict[str, list[dict[str, float]]], label_model_test: dict[str, float]) -> dict[str, Any]:
     summary: dict[str, Any] = {
-        name: {metric: _mean_std([r[metric] for r in rs]) for metric in ("accuracy", "macro_f1")}
+        name: {metric: band([r[metric] for r in rs], 4) for metric in ("accuracy", "macro_f1")}
         for name, rs in runs.items()
         if rs
     }
     for name in ("end_model", "self_trained"):
         gains = [100 * (r["macro_f1"] - label_model_test["macro_f1"]) for r in runs[name]]
-        summary[name]["macro_f1_points_over_label_model"] = _mean_std(gains)
+        summary[name]["macro_f1_points_over_label_model"] = band(gains, 4)
     if runs["supervised"]:
         ratios = [e["accuracy"] / s["accuracy"] for e, s in zip(runs["self_trained"], runs["supervised"], strict=False)]
-        summary["self_trained"]["accuracy_share_of_supervised"] = _mean_std(ratios)
+        summary["self_trained"]["accuracy_share_of_supervised"] = band(ratios, 4)
     return summary
 
 
@@ -496,7 +505,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="BBC sample of 900 rows, 1 seed.")
     parser.add_argument("--train", action="store_true", help="Also train end models (slow on CPU).")
-    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument(
+        "--seeds", type=int, default=3, help="Seeds per figure: project.seed .. project.seed + N - 1, as train.seeds."
+    )
     parser.add_argument("--datasets", nargs="+", default=["sms_spam", "bbc_news"], help="Which datasets to run.")
     parser.add_argument(
         "--set",
@@ -553,7 +564,8 @@ def main() -> None:
         if name not in args.datasets:
             continue
         started = time.perf_counter()
-        figures, result = weak_figures(name, ds)
+        cfg = load_config(REPO / ds["config"], args.overrides)
+        figures, result = weak_figures(name, ds, seed=cfg.project.seed)
         figures["run"] = {
             "command": command,
             "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -562,21 +574,20 @@ def main() -> None:
         }
         report["datasets"][name] = figures
         if not args.no_review:
-            figures["review"] = review_simulation(ds, result, seeds=3)
+            figures["review"] = review_simulation(ds, result, seeds=3, base_seed=cfg.project.seed)
         _save(out, report)
         print(name, {k: figures[k] for k in ("aggregator", "calibration", "test")}, figures.get("review"), flush=True)
-        cfg = load_config(REPO / ds["config"], args.overrides)
         if args.review_train:
             figures["review_with_retraining"] = review_training_simulation(name, ds, cfg, 3, args.review_train)
             _save(out, report)
         if args.supervised_only:
             gold = _pool_gold(name, ds)  # the SMS pool's labels come back from the corpus
-            scores = [supervised_fit(ds, cfg, seed, gold) for seed in range(seeds)]
+            scores = [supervised_fit(ds, cfg, seed, gold) for seed in seed_numbers(cfg.project.seed, seeds)]
             figures["supervised_upper_bound"] = {
                 "seeds": seeds,
                 "pool_rows_with_gold": len(gold),
                 "per_seed": scores,
-                **{m: _mean_std([r[m] for r in scores]) for m in ("accuracy", "macro_f1")},
+                **{m: band([r[m] for r in scores], 4) for m in ("accuracy", "macro_f1")},
             }
             _save(out, report)
         if args.augment_ablation is not None:
