@@ -14,10 +14,8 @@ the config's augmentation run once per ``augment.max_synthetic_ratio``, then rou
 and without the synthetic rows, paired by seed. Writes ``bench/results/weak_supervision.json``
 (``weak_supervision.quick.json`` with ``--quick``) after every seed; other datasets' entries in the file are kept,
 each with the command that made it.
-Seeds are numbered as the pipeline numbers ``train.seeds``: ``--seeds N`` runs project.seed .. project.seed + N - 1
-of the dataset's config (42, 43, 44 with the shipped configs; ``tasks.seed_sweep.seed_numbers``). The ``--keep``
-figures always used that numbering; the older figures transcribed from the README (``readme_*.json``: ``--train``,
-``--review-train``, ``--supervised-only``, ``--augment-ablation``) used seeds 0 .. N - 1.
+Seeds are numbered as the pipeline numbers ``train.seeds`` (``seed_numbers``): ``--seeds 3`` runs project.seed,
++1, +2 (42-44); ``--keep`` always did, the figures transcribed from the README (``readme_*.json``) used 0-2.
 Defaults are never tuned on gold test.
 """
 
@@ -126,10 +124,7 @@ def weak_figures(name: str, ds: dict[str, Any], seed: int | None = None) -> tupl
 def review_simulation(
     ds: dict[str, Any], result: Any, seeds: int, n: int = 100, *, base_seed: int
 ) -> dict[str, Any] | None:
-    """Gold pool labels as the reviewer: re-estimate the weak labeler with 100 queued vs 100 random reviewed rows.
-
-    Seeds ``base_seed`` .. ``base_seed + seeds - 1`` (the config's project.seed, as the pipeline numbers them).
-    """
+    """Gold pool labels as the reviewer: re-estimate the weak labeler with 100 queued vs 100 random reviewed rows."""
     parts, labels = ds["parts"], ds["labels"]
     if "pool_labels" not in parts:
         return None
@@ -505,9 +500,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="BBC sample of 900 rows, 1 seed.")
     parser.add_argument("--train", action="store_true", help="Also train end models (slow on CPU).")
-    parser.add_argument(
-        "--seeds", type=int, default=3, help="Seeds per figure: project.seed .. project.seed + N - 1, as train.seeds."
-    )
+    parser.add_argument("--seeds", type=int, default=3, help="N seeds: project.seed .. project.seed + N - 1.")
     parser.add_argument("--datasets", nargs="+", default=["sms_spam", "bbc_news"], help="Which datasets to run.")
     parser.add_argument(
         "--set",
