@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from pathlib import Path
@@ -195,7 +196,10 @@ def resolve_paths(cfg: DriftloopConfig, base_dir: Path) -> DriftloopConfig:
 def load_config(path: str | Path, overrides: list[str] | None = None) -> DriftloopConfig:
     """Load a YAML config, apply ``a.b=c`` overrides, validate the whole tree and make its paths absolute.
 
-    Relative paths, in the file or in ``overrides``, are relative to the config file's folder.
+    Relative paths, in the file or in ``overrides``, are relative to the config file's folder. A command parses its
+    config once: the CLI validates it before Prefect starts, and the flow it runs gets the same object back (the
+    cache is keyed on the file's path and text and the overrides, so an edited file is parsed again). Treat the
+    result as read-only; derive a changed one with ``model_copy(update=...)``.
     """
     path = Path(path)
     if not path.is_file():
@@ -203,13 +207,18 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> Driftlo
             f"config file {path} does not exist; pass --config configs/<name>.yaml, or run `driftloop init` "
             f"to copy the demo config (configs/sms_spam.yaml) into this folder"
         )
+    return _parse(str(path.absolute()), path.read_text(encoding="utf-8"), tuple(overrides or []))
+
+
+@functools.lru_cache(maxsize=16)
+def _parse(path: str, text: str, overrides: tuple[str, ...]) -> DriftloopConfig:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = yaml.safe_load(text) or {}
     except yaml.YAMLError as err:
         raise ConfigError(f"config file {path} is not valid YAML: {err}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path} must hold a mapping at the top level")
-    return from_dict(apply_overrides(data, overrides or []), source=str(path), base_dir=path.parent)
+    return from_dict(apply_overrides(data, list(overrides)), source=path, base_dir=Path(path).parent)
 
 
 def reference_rows(model: type[BaseModel] = DriftloopConfig, prefix: str = "") -> list[tuple[str, str, str]]:
