@@ -19,6 +19,7 @@ from pathlib import Path
 from bench.record import write_result
 from driftloop.catalog import Catalog
 from driftloop.flows.report import write_index, write_run_report
+from driftloop.summary import RunSummary
 from tests.browser import Browser
 
 
@@ -40,8 +41,8 @@ def main() -> None:
     started = time.perf_counter()
     index = write_index(catalog)
     index_s = time.perf_counter() - started
-    summary = json.loads((catalog.run_dir(run_id) / "summary.json").read_text())
-    docs = (summary.get("validation") or {}).get("data_docs")
+    validation = RunSummary.read(catalog.run_dir(run_id) / "summary.json").validation
+    docs = validation.data_docs if validation else None
 
     result: dict = {
         "run_id": run_id,

@@ -11,7 +11,6 @@ synthetic rows tagged ``is_synthetic``); ``validation`` and ``test`` are the cle
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
@@ -19,8 +18,9 @@ from driftloop.atomic import atomic_dir
 from driftloop.catalog import Catalog
 from driftloop.config import DriftloopConfig
 from driftloop.errors import InputError
+from driftloop.summary import RunSummary
 
-# split -> (the artifact it is read from, its key's name in summary["artifacts"])
+# split -> (the artifact it is read from, its key's name in RunSummary.artifacts)
 SPLITS = {
     "train": ("balance.frame", "balance"),
     "validation": ("clean.frame", "gold_dev"),
@@ -29,11 +29,11 @@ SPLITS = {
 COLUMNS = ["row_id", "snapshot_id", "text", "label", "label_confidence", "is_synthetic"]
 
 
-def find_run(catalog: Catalog, run_id: str | None) -> dict[str, Any]:
+def find_run(catalog: Catalog, run_id: str | None) -> RunSummary:
     """The summary of ``run_id``, or of the latest run that got as far as a validated training set."""
-    runs = [s for s in catalog.run_summaries() if "balance" in s.get("artifacts", {})]
+    runs = [s for s in catalog.run_summaries() if s.artifacts is not None and s.artifacts.balance is not None]
     if run_id is not None:
-        runs = [s for s in runs if s["run_id"] == run_id]
+        runs = [s for s in runs if s.run_id == run_id]
     if not runs:
         which = f"run {run_id!r}" if run_id else "any run"
         raise InputError(
@@ -62,7 +62,7 @@ def export_dataset(cfg: DriftloopConfig, out: str | Path, run_id: str | None = N
     )
     splits = {}
     for split, (artifact, key_name) in SPLITS.items():
-        frame = catalog.read_artifact(artifact, summary["artifacts"][key_name])
+        frame = catalog.read_artifact(artifact, getattr(summary.artifacts, key_name))
         splits[split] = Dataset.from_pandas(_canonical(frame, labels), features=features, preserve_index=False)
     with atomic_dir(out) as tmp:
         DatasetDict(splits).save_to_disk(str(tmp))

@@ -57,7 +57,7 @@ def run(config: ConfigOpt = DEFAULT_CONFIG, set_: SetOpt = None) -> None:
         summary = pipeline(config_path=str(config), overrides=list(set_ or []))
     except Exception as err:
         _fail(f"{type(err).__name__}: {err}", code=1)
-    typer.echo(summary["run_dir"])
+    typer.echo(summary.run_dir)
 
 
 @app.command()
@@ -366,7 +366,9 @@ def summary(
     config: ConfigOpt = DEFAULT_CONFIG,
     set_: SetOpt = None,
 ) -> None:
-    """Print a run's summary.json."""
+    """Print a run's summary.json (checked against the run-summary schema)."""
+    from driftloop.summary import RunSummary, SummaryError
+
     if run_dir is None:
         from driftloop.catalog import Catalog
 
@@ -375,17 +377,11 @@ def summary(
         if not runs:
             _fail(f"no run with a summary.json under {runs_dir}; run `driftloop run` first")
         run_dir = runs[-1]
-    path = run_dir / "summary.json"
-    if not path.exists():
-        _fail(f"{path} does not exist")
     try:
-        summary = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        _fail(f"{path} is not valid JSON ({err}); an interrupted run or a hand edit? `driftloop report` skips it")
-    if not isinstance(summary, dict):
-        _fail(f"{path} holds a JSON {type(summary).__name__}, not a run summary")
-    json.dump(summary, sys.stdout, indent=2)
-    sys.stdout.write("\n")
+        summary = RunSummary.read(run_dir / "summary.json")
+    except SummaryError as err:
+        _fail(f"{err}; `driftloop report` skips it")
+    sys.stdout.write(summary.model_dump_json(indent=2, exclude_none=True) + "\n")
 
 
 @app.command()

@@ -1,6 +1,6 @@
 """``driftloop review export``: a run's review queue as a CSV to fill in and a Label Studio import.
 
-Wiring only: the run's summary names its derived artifacts (``summary["artifacts"]``); the cleaned pool and the
+Wiring only: the run's summary names its derived artifacts (``RunSummary.artifacts``); the cleaned pool and the
 saved, calibrated weak labeler come from the catalog, the LFs are re-applied for their votes (conflicts are not
 stored), the champion (when there is one) adds the end model's view, and ``tasks.review.build_queue`` ranks the
 rows. Rows already reviewed (any ``reviewed`` snapshot) are never queued again. ``driftloop review import`` takes
@@ -22,6 +22,7 @@ from driftloop.catalog import Catalog
 from driftloop.config import DriftloopConfig
 from driftloop.errors import InputError
 from driftloop.spreadsheet import to_safe_csv
+from driftloop.summary import Artifacts, RunSummary
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,7 @@ class ReviewExport:
     warnings: list[str] = field(default_factory=list)
 
 
-def find_run(catalog: Catalog, run_id: str | None) -> dict[str, Any]:
+def find_run(catalog: Catalog, run_id: str | None) -> RunSummary:
     """The summary of ``run_id``, or of the latest successful run; errors say which runs there are."""
     if run_id is None:
         summary = catalog.latest_run()
@@ -55,11 +56,11 @@ def find_run(catalog: Catalog, run_id: str | None) -> dict[str, Any]:
         return summary
     summary = catalog.run_summary(run_id)
     if summary is None:
-        known = [s.get("run_id") for s in catalog.run_summaries()][-5:]
+        known = [s.run_id for s in catalog.run_summaries()][-5:]
         raise InputError(f"run {run_id!r} has no readable summary.json under {catalog.runs_dir}; recent runs: {known}")
-    if summary.get("status") != "succeeded":
+    if summary.status != "succeeded":
         raise InputError(
-            f"run {run_id} did not succeed (status {summary.get('status')!r}); export from a successful run "
+            f"run {run_id} did not succeed (status {summary.status!r}); export from a successful run "
             "(omit --run for the latest one)"
         )
     return summary
@@ -114,12 +115,12 @@ def export_review(
 
     catalog = Catalog.from_config(cfg)
     summary = find_run(catalog, run_id)
-    run_id = str(summary["run_id"])
+    run_id = summary.run_id
     labels = list(cfg.data.labels)
-    artifacts = _run_artifacts(summary, run_id, labels)
-    pool = catalog.read_artifact("clean.frame", artifacts["clean"])
-    aggregator = aggregator_from_arrays(catalog.read_artifact("weak_label.label_model", artifacts["weak_label"]))
-    weak_frame = catalog.read_artifact("weak_label.frame", artifacts["weak_label"])
+    artifacts = _run_artifacts(summary, labels)
+    pool = catalog.read_artifact("clean.frame", artifacts.clean)
+    aggregator = aggregator_from_arrays(catalog.read_artifact("weak_label.labeler", artifacts.weak_label))
+    weak_frame = catalog.read_artifact("weak_label.frame", artifacts.weak_label)
     warnings: list[str] = []
 
     reviewed = _reviewed_texts(catalog)
@@ -147,21 +148,17 @@ def export_review(
     return ReviewExport(run_id, len(queue), csv_path, tasks_path, xml_path, end_model, reasons, warnings)
 
 
-def _run_artifacts(summary: dict[str, Any], run_id: str, labels: list[str]) -> dict[str, str]:
+def _run_artifacts(summary: RunSummary, labels: list[str]) -> Artifacts:
     """The run's derived artifact keys, after checking that it labelled with this config's labels."""
-    run_labels = (summary.get("weak_labeling") or {}).get("labels")
-    if run_labels is not None and list(run_labels) != labels:
+    if summary.weak_labeling is None or summary.artifacts is None:
+        raise InputError(f"run {summary.run_id} has no weak labels to queue from; export from a successful run")
+    run_labels = summary.weak_labeling.labels
+    if run_labels != labels:
         raise InputError(
-            f"run {run_id} labelled {run_labels} but this config's data.labels is {labels}; pass the run's config "
-            "with --config"
+            f"run {summary.run_id} labelled {run_labels} but this config's data.labels is {labels}; pass the run's "
+            "config with --config"
         )
-    artifacts = summary.get("artifacts") or {}
-    if not {"clean", "weak_label"} <= set(artifacts):
-        raise InputError(
-            f"run {run_id}'s summary.json does not name its derived data (no 'artifacts'); it predates "
-            "`review export`: run `driftloop run` again and export from that run"
-        )
-    return artifacts
+    return summary.artifacts
 
 
 def _weak_view(pool: pd.DataFrame, lfs: list, aggregator: Any, labels: list[str], run_id: str):

@@ -37,6 +37,7 @@ from driftloop.cache import code_fingerprint
 from driftloop.config import DataConfig, DriftloopConfig, IngestConfig, Role
 from driftloop.errors import DriftloopError, InputError
 from driftloop.failpoints import failpoint
+from driftloop.summary import RunSummary, SummaryError
 
 log = logging.getLogger("driftloop.catalog")
 
@@ -86,7 +87,7 @@ ARTIFACTS: dict[str, Artifact] = {
     "clean.report": Artifact("clean", ".json"),
     "weak_label.frame": Artifact("weak_label", ".parquet"),
     "weak_label.report": Artifact("weak_label", ".json"),
-    "weak_label.label_model": Artifact("weak_label", ".label_model.npz"),
+    "weak_label.labeler": Artifact("weak_label", ".labeler.npz"),
     "weak_label.test_probs": Artifact("weak_label", ".test_probs.parquet"),
     "weak_label.analysis": Artifact("weak_label", ".lf_analysis.csv"),
     "weak_label.uncovered": Artifact("weak_label", ".uncovered.parquet"),
@@ -251,18 +252,14 @@ def infer_role(path: Path, data_cfg: DataConfig) -> Role:
     return "unlabelled"
 
 
-def _read_summary(path: Path) -> dict[str, Any] | None:
+def _read_summary(path: Path) -> RunSummary | None:
+    if not path.exists():
+        return None
     try:
-        summary = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+        return RunSummary.read(path)
+    except SummaryError as err:
+        log.warning("skipping %s", err)
         return None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        log.warning("skipping %s: it cannot be read as JSON (%s); an interrupted write or a hand edit?", path, err)
-        return None
-    if not isinstance(summary, dict):
-        log.warning("skipping %s: it holds %s, not a run summary", path, type(summary).__name__)
-        return None
-    return summary
 
 
 class Catalog:
@@ -442,20 +439,20 @@ class Catalog:
             raise InputError(f"{run_id!r} is not a run id: give the name of a folder under {self.runs_dir}")
         return self.runs_dir / run_id
 
-    def run_summary(self, run_id: str) -> dict[str, Any] | None:
-        """One run's summary.json; None (with a warning) when it is missing, empty or not a JSON object."""
+    def run_summary(self, run_id: str) -> RunSummary | None:
+        """One run's summary.json; None (with a warning) when it is missing, unreadable or of another schema."""
         return _read_summary(self.run_dir(run_id) / "summary.json")
 
-    def run_summaries(self) -> list[dict[str, Any]]:
-        """Every readable run summary, oldest first (run ids start with a UTC timestamp); a corrupt or empty
-        summary.json is skipped with a warning, never a traceback."""
+    def run_summaries(self) -> list[RunSummary]:
+        """Every readable run summary, oldest first (run ids start with a UTC timestamp); a corrupt, empty or
+        other-schema summary.json is skipped with a warning, never a traceback."""
         if not self.runs_dir.exists():
             return []
         found = (_read_summary(p) for p in sorted(self.runs_dir.glob("*/summary.json")))
         return [s for s in found if s is not None]
 
-    def latest_run(self, status: str = "succeeded") -> dict[str, Any] | None:
-        return next((s for s in reversed(self.run_summaries()) if s.get("status") == status), None)
+    def latest_run(self, status: str = "succeeded") -> RunSummary | None:
+        return next((s for s in reversed(self.run_summaries()) if s.status == status), None)
 
     def start_run(self, cfg: DriftloopConfig, run_id: str) -> Path:
         run_dir = self.run_dir(run_id)

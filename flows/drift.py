@@ -44,8 +44,8 @@ def resolve_reference(catalog: Catalog) -> dict[str, Any] | None:
     if last is not None:
         return {
             "kind": "last_run",
-            "run_id": last["run_id"],
-            "snapshots": list(last["data"]["snapshots"]["unlabelled"]),
+            "run_id": last.run_id,
+            "snapshots": list(last.data.snapshots["unlabelled"]),
         }
     return None
 
@@ -59,7 +59,7 @@ def previous_alarms(drift_dir: Path) -> list[bool]:
         except (OSError, json.JSONDecodeError):
             continue
         if isinstance(report, dict) and report.get("signals"):
-            out.append(bool(report.get("raw_alarm", report.get("drifted"))))
+            out.append(bool(report.get("raw_alarm")))
     return out
 
 

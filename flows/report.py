@@ -22,15 +22,25 @@ from driftloop.atomic import write_text
 from driftloop.catalog import Catalog
 from driftloop.config import DriftloopConfig
 from driftloop.errors import InputError
-from driftloop.tasks.report import RunData, Thresholds, drift_page_view, index_view, png_data_uri, render, run_view
+from driftloop.summary import RunSummary, SummaryError
+from driftloop.tasks.report import (
+    RunData,
+    RunStages,
+    Thresholds,
+    drift_page_view,
+    index_view,
+    png_data_uri,
+    render,
+    run_view,
+)
 
 log = logging.getLogger("driftloop.report")
 
 REPORT_FILE = "report.html"
 INDEX_FILE = "index.html"
 DRIFT_DIR = "drift"
-# PNGs embedded only where the summary lacks the numbers to draw the chart as SVG.
-_FALLBACK_IMAGES = ("confusion_matrix", "reliability")
+# PNGs embedded where the summary lacks the numbers to draw the chart as SVG.
+_FALLBACK_IMAGES = ("reliability",)
 _MAX_SAMPLE_ROWS = 5000
 
 
@@ -83,27 +93,37 @@ def _rel(target: str | Path | None, start: Path) -> str | None:
         return Path(target).as_uri()
 
 
-def load_run(run_dir: Path, *, with_details: bool = True) -> RunData:
-    """Read what a run left in its folder. ``with_details=False`` reads just enough for the index and comparisons."""
-    summary = _read_json(run_dir / "summary.json")
-    if not isinstance(summary, dict):
-        raise InputError(f"{run_dir} has no readable summary.json; is it a run folder (runs/<run_id>/)?")
+def _stages(run_dir: Path, summary: RunSummary) -> RunStages:
+    """Which optional stages the run's saved config switched on (without one: those its summary shows)."""
     config = None
     if (run_dir / "config.yaml").is_file():
         try:
             config = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8"))
         except yaml.YAMLError:
             config = None
+    if not isinstance(config, dict):
+        return RunStages(augment=summary.augmentation is not None, train=summary.training is not None)
+    return RunStages(
+        augment=bool((config.get("augment") or {}).get("enabled")),
+        train=bool((config.get("train") or {}).get("enabled")),
+    )
+
+
+def load_run(run_dir: Path, *, with_details: bool = True) -> RunData:
+    """Read what a run left in its folder. ``with_details=False`` reads just enough for the index and comparisons."""
+    try:
+        summary = RunSummary.read(run_dir / "summary.json")
+    except SummaryError as err:
+        raise InputError(f"{err} (run folder {run_dir})") from None
     links = {"self": f"../{run_dir.name}/{REPORT_FILE}", "report": f"{run_dir.name}/{REPORT_FILE}"}
     lf_rows = _lf_rows(run_dir / "lf_analysis.csv")
+    stages = _stages(run_dir, summary)
     if not with_details:
-        return RunData(summary=summary, config=config, lf_rows=lf_rows, links=links)
-    summary = _with_model_metrics(summary)
+        return RunData(summary=summary, stages=stages, lf_rows=lf_rows, links=links)
     links.update(index=f"../{INDEX_FILE}", summary="summary.json", config="config.yaml")
-    docs = (summary.get("validation") or {}).get("data_docs")
-    if docs:
-        links["data_docs"] = _rel(docs, run_dir)
-    samples_path = (summary.get("augmentation") or {}).get("samples")
+    if summary.validation is not None and summary.validation.data_docs:
+        links["data_docs"] = _rel(summary.validation.data_docs, run_dir)
+    samples_path = summary.augmentation.samples if summary.augmentation else None
     samples = _read_csv(Path(samples_path) if samples_path else run_dir / "augmentation_samples.csv", _MAX_SAMPLE_ROWS)
     images = {
         name: png_data_uri((run_dir / f"{name}.png").read_bytes())
@@ -113,7 +133,7 @@ def load_run(run_dir: Path, *, with_details: bool = True) -> RunData:
     history = _read_json(run_dir / "training_history.json")
     return RunData(
         summary=summary,
-        config=config,
+        stages=stages,
         lf_rows=lf_rows,
         validation_train=_read_json(run_dir / "validation_train.json"),
         history=history if isinstance(history, list) else None,
@@ -124,20 +144,6 @@ def load_run(run_dir: Path, *, with_details: bool = True) -> RunData:
     )
 
 
-def _with_model_metrics(summary: dict[str, Any]) -> dict[str, Any]:
-    """Add the confusion matrix from the model's metrics.json when the summary lacks it."""
-    evaluation = summary.get("evaluation")
-    model_dir = (summary.get("promotion") or {}).get("model_dir")
-    if not evaluation or evaluation.get("confusion_matrix") or not model_dir:
-        return summary
-    metrics = _read_json(Path(model_dir) / "metrics.json") or {}
-    metrics = metrics.get("evaluation", metrics)  # metrics.json: {training, training_history, evaluation}
-    extra = {k: metrics[k] for k in ("confusion_matrix", "majority_baseline") if k in metrics}
-    if "majority_baseline" in extra and "majority_macro_f1" not in evaluation:
-        extra["majority_macro_f1"] = (extra["majority_baseline"] or {}).get("macro_f1")
-    return {**summary, "evaluation": {**evaluation, **extra}}
-
-
 def _run_folders(catalog: Catalog) -> list[Path]:
     if not catalog.runs_dir.is_dir():
         return []
@@ -145,7 +151,7 @@ def _run_folders(catalog: Catalog) -> list[Path]:
 
 
 def _finished(run: RunData) -> str:
-    return str(run.summary.get("finished_at") or run.summary.get("started_at") or "")
+    return run.summary.finished_at or run.summary.started_at
 
 
 def _registry_records(catalog: Catalog, run: RunData) -> tuple[dict | None, dict | None]:
@@ -164,9 +170,9 @@ def _registry_records(catalog: Catalog, run: RunData) -> tuple[dict | None, dict
     except (RegistryError, OSError, ValueError) as err:
         log.warning("report: cannot read the model registry (%s); the champion comparison is left out", err)
         return None, None
-    promotion = run.summary.get("promotion") or {}
-    if promotion:
-        before = promotion.get("champion_before")
+    promotion = run.summary.promotion
+    if promotion is not None:
+        before = promotion.champion_before
         return versions.get(run.run_id), versions.get(before) if before else None
     return None, asdict(champion) if champion is not None else None
 
@@ -175,8 +181,7 @@ def _drift_for(catalog: Catalog, run: RunData) -> dict[str, Any] | None:
     """The drift check that started a drift-triggered run: the last one before the run began."""
     if run.trigger != "drift":
         return None
-    started = str(run.summary.get("started_at") or "")
-    found = [d for _, d in _drift_jsons(catalog) if str(d.get("checked_at") or "") <= started]
+    found = [d for _, d in _drift_jsons(catalog) if str(d.get("checked_at") or "") <= run.summary.started_at]
     return found[-1] if found else None
 
 
@@ -196,7 +201,7 @@ def write_run_report(catalog: Catalog, run_id: str, cfg: DriftloopConfig | None 
     run = load_run(run_dir)
     others = {p.name: load_run(p, with_details=False) for p in _run_folders(catalog) if p.name != run_dir.name}
     earlier = sorted(
-        (r for r in others.values() if r.summary.get("status") == "succeeded" and _finished(r) < _finished(run)),
+        (r for r in others.values() if r.summary.status == "succeeded" and _finished(r) < _finished(run)),
         key=_finished,
     )
     challenger_record, champion_record = _registry_records(catalog, run)
@@ -268,31 +273,31 @@ def run_trigger() -> str:
     return "schedule"
 
 
-def markdown_summary(summary: dict[str, Any], report: Path, config: dict[str, Any] | None = None) -> str:
+def markdown_summary(summary: RunSummary, report: Path, stages: RunStages) -> str:
     """The Prefect markdown artifact: the verdict, the key figures and where the report is."""
     from driftloop.tasks.report.verdict import key_figures, verdict
 
-    v = verdict(summary, config)
+    v = verdict(summary, stages)
     lines = [f"## {v.headline}", "", v.reason, "", "| figure | value |", "|---|---|"]
     for f in key_figures(summary):
-        note = f" ({f['note']})" if f.get("note") else ""
+        note = f" ({f['note']})" if f["note"] else ""
         lines.append(f"| {f['label']} | {f['value']}{note} |")
     lines += ["", f"Report: `{report}`"]
     return "\n".join(lines)
 
 
-def publish_artifacts(summary: dict[str, Any], report: Path) -> None:
+def publish_artifacts(summary: RunSummary, report: Path, stages: RunStages) -> None:
     """A markdown artifact with the verdict and a link artifact to the report, on the current flow run."""
     from prefect.artifacts import create_link_artifact, create_markdown_artifact
 
-    key = f"report-{summary.get('run_id', 'run')}".lower().replace("_", "-").replace(":", "-")
-    create_markdown_artifact(markdown=markdown_summary(summary, report), key=key, description="Run verdict")
+    key = f"report-{summary.run_id}".lower().replace("_", "-").replace(":", "-")
+    create_markdown_artifact(markdown=markdown_summary(summary, report, stages), key=key, description="Run verdict")
     create_link_artifact(
         link=report.resolve().as_uri(), link_text="HTML report", key=f"{key}-link", description="Self-contained report"
     )
 
 
-def finish_run(cfg: DriftloopConfig, summary: dict[str, Any]) -> Path | None:
+def finish_run(cfg: DriftloopConfig, summary: RunSummary) -> Path | None:
     """Everything that follows a run: its report, the index, Prefect artifacts, MLflow. Logs instead of raising."""
     if not cfg.report.enabled and not cfg.tracking.mlflow.enabled:
         return None
@@ -300,7 +305,7 @@ def finish_run(cfg: DriftloopConfig, summary: dict[str, Any]) -> Path | None:
     report = None
     if cfg.report.enabled:
         try:
-            report = write_run_report(catalog, str(summary["run_id"]), cfg)
+            report = write_run_report(catalog, summary.run_id, cfg)
             write_index(catalog)
             log.info("report: %s", report)
         except Exception as err:  # a report must never fail the run it describes
@@ -308,14 +313,14 @@ def finish_run(cfg: DriftloopConfig, summary: dict[str, Any]) -> Path | None:
             report = None
         if report is not None:
             try:
-                publish_artifacts(summary, report)
+                publish_artifacts(summary, report, RunStages(augment=cfg.augment.enabled, train=cfg.train.enabled))
             except Exception as err:
                 log.warning("could not publish the report artifacts: %s", err)
     if cfg.tracking.mlflow.enabled:
         try:
             from driftloop.tasks.tracking import log_run
 
-            log_run(cfg, summary, catalog.run_dir(str(summary["run_id"])))
+            log_run(cfg, summary, catalog.run_dir(summary.run_id))
         except Exception as err:
             log.warning("could not log the run to MLflow: %s: %s", type(err).__name__, err)
     return report

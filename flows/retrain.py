@@ -30,15 +30,6 @@ if TYPE_CHECKING:
 DATA_LANDED_EVENT = "driftloop.data.landed"
 
 
-def __getattr__(name: str) -> Any:
-    # The drift check moved to flows/drift.py; old imports from here keep working, lazily.
-    if name in ("DRIFT_EVENT", "drift_check"):
-        from driftloop.flows import drift
-
-        return getattr(drift, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 # A tick waits up to this many times ingest.stable_s for files still being written, then leaves them to the next.
 _SETTLE_ROUNDS = 3
 
@@ -167,7 +158,7 @@ def retrain(config_path: str = "configs/sms_spam.yaml", overrides: list[str] | N
 
     # The gate trains only on pending data (a drift event with nothing new ends 'nothing to do').
     summary = pipeline(config_path=config_path, overrides=overrides, trigger="data")
-    result.update(run_id=summary["run_id"], status=summary["status"])
+    result.update(run_id=summary.run_id, status=summary.status)
     return result
 
 
@@ -191,11 +182,10 @@ def _latest_retrain_state() -> str | None:
 def reconcile_summaries(cfg: DriftloopConfig) -> list[str]:
     """Runs whose summary still says ``running`` but whose Prefect run ended CRASHED, FAILED or CANCELLED (a process
     killed outright writes nothing): their summary, report and the runs index say so. Returns their run ids."""
-    from driftloop.atomic import write_json
     from driftloop.flows.report import write_index, write_run_report
 
     catalog = Catalog.from_config(cfg)
-    stale = [s for s in catalog.run_summaries() if s.get("status") == "running" and s.get("prefect_flow_runs")]
+    stale = [s for s in catalog.run_summaries() if s.status == "running" and s.prefect_flow_runs]
     if not stale:
         return []
     from prefect.client.orchestration import get_client
@@ -204,21 +194,19 @@ def reconcile_summaries(cfg: DriftloopConfig) -> list[str]:
     with get_client(sync_client=True) as client:
         for summary in stale:
             try:
-                states = [client.read_flow_run(flow_run_id).state for flow_run_id in summary["prefect_flow_runs"]]
+                states = [client.read_flow_run(flow_run_id).state for flow_run_id in summary.prefect_flow_runs]
             except Exception as err:  # noqa: BLE001 - the API is down or forgot the run: the next tick looks again
-                print(f"could not read run {summary['run_id']}'s Prefect state ({type(err).__name__}); later")
+                print(f"could not read run {summary.run_id}'s Prefect state ({type(err).__name__}); later")
                 continue
             lost = next((s for s in states if s is not None and s.is_final() and not s.is_completed()), None)
             if lost is None:
                 continue
-            summary.update(
-                status=lost.type.value.lower(),
-                error=f"Prefect ended the run {lost.type.value}: {lost.message or lost.name}",
-            )
-            write_json(catalog.run_dir(summary["run_id"]) / "summary.json", summary)
-            write_run_report(catalog, summary["run_id"], cfg)
-            ended.append(summary["run_id"])
-            print(f"run {summary['run_id']} ended {lost.type.value} in Prefect; its summary and report say so now")
+            summary.status = lost.type.value.lower()
+            summary.error = f"Prefect ended the run {lost.type.value}: {lost.message or lost.name}"
+            summary.write(catalog.run_dir(summary.run_id) / "summary.json")
+            write_run_report(catalog, summary.run_id, cfg)
+            ended.append(summary.run_id)
+            print(f"run {summary.run_id} ended {lost.type.value} in Prefect; its summary and report say so now")
     if ended:
         write_index(catalog)
     return ended

@@ -249,7 +249,7 @@ def augment_task(cfg: DriftloopConfig, run_id: str, weak: WeakLabels, cleaned: C
         assert_no_synthetic(dev, "gold_dev")
         assert_no_synthetic(test, "gold_test")
         lfs = load_lfs(cfg.weak_label.lf_module, cfg.data.labels, base_dir=Path.cwd())
-        labeler = aggregator_from_arrays(catalog.read_artifact("weak_label.label_model", weak.key))
+        labeler = aggregator_from_arrays(catalog.read_artifact("weak_label.labeler", weak.key))
         result = augment(
             pool,
             cfg.augment,

@@ -77,6 +77,8 @@ class EvaluationResult:
             "label_model_accuracy": None if self.label_model is None else round(self.label_model["accuracy"], 6),
             "label_model_macro_f1": None if self.label_model is None else round(self.label_model["macro_f1"], 6),
             "majority_accuracy": round(self.majority_baseline["accuracy"], 6),
+            "majority_macro_f1": round(self.majority_baseline["macro_f1"], 6),
+            "confusion_matrix": self.confusion_matrix,
             "beats_label_model": self.beats_label_model,
             "n_test": self.n_test,
             "n_synthetic_excluded": self.n_synthetic_excluded,

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from driftloop.config import ServiceConfig
+from driftloop.summary import RunSummary
 
 GOLD_ROLES = ("gold_dev", "gold_test")
 ROLES = ("unlabelled", *GOLD_ROLES)
@@ -45,7 +46,7 @@ class RetrainPlan:
 
 def plan_retrain(
     snapshots: Iterable[SnapshotInfo],
-    last_success: Mapping[str, Any] | None,
+    last_success: RunSummary | None,
     now: datetime,
     cfg: ServiceConfig,
 ) -> RetrainPlan:
@@ -53,7 +54,7 @@ def plan_retrain(
 
     Args:
         snapshots: every raw snapshot in the manifest.
-        last_success: the last successful run's summary (``data.snapshots`` by role, ``finished_at``), or None.
+        last_success: the last successful run's summary (its snapshots by role, ``finished_at``), or None.
         now: the current time (timezone-aware).
         cfg: the service section (``min_new_rows``, ``cooldown_s``).
     """
@@ -70,13 +71,13 @@ def plan_retrain(
         pending = [s.snapshot_id for s in snapshots]
         rows = sum(s.rows for s in snapshots if s.role == "unlabelled")
         return RetrainPlan("train", "first training: no successful run yet", pending, rows)
-    used = {sid for ids in (last_success.get("data", {}).get("snapshots") or {}).values() for sid in ids}
+    used = {sid for ids in last_success.data.snapshots.values() for sid in ids} if last_success.data else set()
     new = [s for s in snapshots if s.snapshot_id not in used]
     pending = [s.snapshot_id for s in new]
     new_rows = sum(s.rows for s in new if s.role == "unlabelled")
     # Any labelled data (gold sets, reviewed rows) is worth a retrain however small.
     new_gold = [s.snapshot_id for s in new if s.role != "unlabelled"]
-    last_id = last_success.get("run_id", "?")
+    last_id = last_success.run_id
     if not new:
         return RetrainPlan("nothing", f"nothing to do: no data landed since run {last_id}")
     if new_rows < cfg.min_new_rows and not new_gold:
@@ -87,7 +88,7 @@ def plan_retrain(
             pending,
             new_rows,
         )
-    finished = _parse_time(last_success.get("finished_at"))
+    finished = _parse_time(last_success.finished_at)
     if cfg.cooldown_s and finished is not None:
         not_before = finished + timedelta(seconds=cfg.cooldown_s)
         if now < not_before:

@@ -16,6 +16,7 @@ from typing import Any
 
 from driftloop.config import DriftloopConfig
 from driftloop.errors import ResourceError
+from driftloop.summary import RunSummary
 
 # Files of a run folder worth keeping next to the metrics.
 _RUN_FILES = ("report.html", "summary.json", "config.yaml", "lf_analysis.csv", "validation_train.json")
@@ -54,16 +55,17 @@ def run_params(resolved_config: dict[str, Any]) -> dict[str, str]:
     return params
 
 
-def run_metrics(summary: dict[str, Any]) -> dict[str, float]:
+def run_metrics(summary: RunSummary) -> dict[str, float]:
     """The summary's finite numbers (data sizes, weak-label quality, training, test metrics) as MLflow metrics."""
     wanted = ("data", "weak_labeling", "balance", "training", "evaluation", "augmentation")
     metrics = {}
-    for key, value in flatten({k: summary.get(k) for k in wanted if isinstance(summary.get(k), dict)}).items():
+    sections = summary.model_dump(include=set(wanted), exclude_none=True)
+    for key, value in flatten(sections).items():
         if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
             continue
         metrics[key.replace("/", "_")] = float(value)  # '/' is legal but reads as a folder in the UI
-    if summary.get("duration_s") is not None:
-        metrics["duration_s"] = float(summary["duration_s"])
+    if summary.duration_s is not None:
+        metrics["duration_s"] = float(summary.duration_s)
     return metrics
 
 
@@ -76,7 +78,7 @@ def tracking_uri(cfg: DriftloopConfig) -> str:
     return f"sqlite:///{folder / 'mlflow.db'}"
 
 
-def log_run(cfg: DriftloopConfig, summary: dict[str, Any], run_dir: Path) -> str:
+def log_run(cfg: DriftloopConfig, summary: RunSummary, run_dir: Path) -> str:
     """Log one finished (or failed) driftloop run to MLflow; return the MLflow run id."""
     mlflow = _import_mlflow()
     from mlflow.tracking import MlflowClient
@@ -94,11 +96,11 @@ def log_run(cfg: DriftloopConfig, summary: dict[str, Any], run_dir: Path) -> str
     from mlflow.entities import Metric, Param, RunTag
 
     tags = {
-        "driftloop.run_id": str(summary.get("run_id")),
-        "driftloop.status": str(summary.get("status")),
-        "driftloop.config_hash": str(summary.get("config_hash")),
-        "driftloop.trigger": str(summary.get("trigger", "manual")),
-        "mlflow.runName": str(summary.get("run_id")),
+        "driftloop.run_id": summary.run_id,
+        "driftloop.status": summary.status,
+        "driftloop.config_hash": summary.config_hash,
+        "driftloop.trigger": summary.trigger or "manual",
+        "mlflow.runName": summary.run_id,
     }
     run = client.create_run(experiment_id, tags=tags)
     run_id = run.info.run_id
@@ -110,17 +112,17 @@ def log_run(cfg: DriftloopConfig, summary: dict[str, Any], run_dir: Path) -> str
         metrics = [Metric(k, v, stamp, 0) for k, v in run_metrics(summary).items()]
         for i in range(0, len(metrics), _BATCH):
             client.log_batch(run_id, metrics=metrics[i : i + _BATCH])
-        client.log_batch(run_id, tags=[RunTag("driftloop.error", str(summary.get("error", ""))[:5000])])
+        client.log_batch(run_id, tags=[RunTag("driftloop.error", (summary.error or "")[:5000])])
         for file_name in _RUN_FILES:
             if (run_dir / file_name).is_file():
                 client.log_artifact(run_id, str(run_dir / file_name))
         for plot in sorted(run_dir.glob("*.png")):
             client.log_artifact(run_id, str(plot), artifact_path="plots")
-        model_dir = (summary.get("promotion") or {}).get("model_dir")
+        model_dir = summary.promotion.model_dir if summary.promotion else None
         if cfg.tracking.mlflow.log_model and model_dir and Path(model_dir).is_dir():
             client.log_artifacts(run_id, model_dir, artifact_path="model")
     except Exception:
         client.set_terminated(run_id, status="FAILED")
         raise
-    client.set_terminated(run_id, status="FINISHED" if summary.get("status") == "succeeded" else "FAILED")
+    client.set_terminated(run_id, status="FINISHED" if summary.status == "succeeded" else "FAILED")
     return run_id

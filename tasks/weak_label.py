@@ -500,19 +500,14 @@ def _dev_metrics(L_dev: np.ndarray, y_dev: np.ndarray, label_model: LabelModel, 
         "dev_accuracy_basis": "dev rows with at least one LF vote",
     }
     if not covered.any():
-        return {**out, "label_model_dev_accuracy": None, "majority_vote_dev_accuracy": None}
+        return out
     lm_pred = label_model.predict_proba(L_dev[covered]).argmax(axis=1)
     voter = MajorityLabelVoter(cardinality=len(labels))
-    mv_pred = voter.predict(L_dev[covered], tie_break_policy="random")
     ties = voter.predict(L_dev[covered], tie_break_policy="abstain") == ABSTAIN
     all_classes = list(range(len(labels)))
     precision, recall, f1, support = precision_recall_fscore_support(y, lm_pred, labels=all_classes, zero_division=0)
     return {
         **out,
-        "label_model_dev_accuracy": float(accuracy_score(y, lm_pred)),
-        "majority_vote_dev_accuracy": float(accuracy_score(y, mv_pred)),
-        "label_model_dev_f1_macro": float(f1_score(y, lm_pred, labels=all_classes, average="macro", zero_division=0)),
-        "majority_vote_dev_f1_macro": float(f1_score(y, mv_pred, labels=all_classes, average="macro", zero_division=0)),
         "majority_vote_dev_ties": int(ties.sum()),
         "label_model_dev_per_class": {
             name: {

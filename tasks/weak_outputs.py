@@ -66,7 +66,7 @@ def weak_label_artifacts(
             "confidence_histogram": confidence_histogram(result.frame["label_confidence"]),
         },
         # The weak labeler in use (calibrated), for augmentation's label check; saved as arrays, not pickled.
-        "weak_label.label_model": aggregator_arrays(result.aggregator),
+        "weak_label.labeler": aggregator_arrays(result.aggregator),
         "weak_label.test_probs": pd.DataFrame({"row_id": test["row_id"], "label_probs": list(map(list, test_probs))}),
         "weak_label.analysis": result.analysis.reset_index().rename(columns={"index": "lf"}),
         "weak_label.uncovered": result.uncovered,  # self-training's pool: the rows no LF voted on

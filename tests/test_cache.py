@@ -68,8 +68,8 @@ def test_a_missing_artifact_says_how_to_recover(tmp_path):
 def test_every_format_round_trips(tmp_path):
     catalog = Catalog(tmp_path)
     arrays = {"mu": np.arange(6.0).reshape(3, 2), "p": np.array([0.25, 0.75])}
-    catalog.write_artifact("weak_label.label_model", "k", arrays)
-    back = catalog.read_artifact("weak_label.label_model", "k")
+    catalog.write_artifact("weak_label.labeler", "k", arrays)
+    back = catalog.read_artifact("weak_label.labeler", "k")
     assert np.array_equal(back["mu"], arrays["mu"]) and np.array_equal(back["p"], arrays["p"])
     samples = pd.DataFrame({"verdict": ["accepted"], "candidate": [""]})
     catalog.write_artifact("augment.samples", "k", samples)

@@ -112,11 +112,12 @@ def test_init_refuses_to_overwrite(tmp_path):
 
 def test_summary_reads_runs_under_project_root(project, tmp_path, monkeypatch):
     from driftloop.cli.main import app
+    from tests.summaries import summary_dict
 
     for run_id, status in (("20240101-000000-aaaa", "failed"), ("20240102-000000-bbbb", "succeeded")):
         run_dir = project / "runs" / run_id
         run_dir.mkdir(parents=True)
-        (run_dir / "summary.json").write_text(json.dumps({"run_id": run_id, "status": status}))
+        (run_dir / "summary.json").write_text(json.dumps(summary_dict(run_id, status=status)))
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)

@@ -11,6 +11,7 @@ from driftloop.atomic import write_json
 from driftloop.catalog import Catalog
 from driftloop.cli.main import app
 from driftloop.config import load_config
+from tests.summaries import summary_dict
 
 
 def _run_with_artifacts(project) -> tuple:
@@ -31,8 +32,8 @@ def _run_with_artifacts(project) -> tuple:
     for name, key, frame in (("balance.frame", "b1", train), ("clean.frame", "g1", gold)):
         catalog.write_artifact(name, key, frame)
     run = "20260101T000000Z-abc-0001"
-    artifacts = {"balance": "b1", "gold_dev": "g1", "gold_test": "g1"}
-    write_json(catalog.run_dir(run) / "summary.json", {"run_id": run, "status": "succeeded", "artifacts": artifacts})
+    artifacts = {"clean": "g1", "weak_label": "w1", "balance": "b1", "gold_dev": "g1", "gold_test": "g1"}
+    write_json(catalog.run_dir(run) / "summary.json", summary_dict(run, artifacts=artifacts))
     return cfg, run
 
 
@@ -61,7 +62,10 @@ def test_export_refuses_to_overwrite_and_names_a_missing_run(project, tmp_path):
 def test_a_run_that_failed_before_balancing_cannot_be_exported(project, tmp_path):
     cfg = load_config(project / "configs" / "sms_spam.yaml")
     catalog = Catalog.from_config(cfg)
-    write_json(catalog.run_dir("r1") / "summary.json", {"run_id": "r1", "status": "failed"})
+    failed = summary_dict("r1", status="failed")
+    for stage in ("artifacts", "balance", "training", "evaluation", "baselines", "seed_band", "promotion"):
+        del failed[stage]
+    write_json(catalog.run_dir("r1") / "summary.json", failed)
     from driftloop.cli.export import export_dataset
     from driftloop.errors import InputError
 

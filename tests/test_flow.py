@@ -12,6 +12,7 @@ import pytest
 from driftloop.catalog import Catalog
 from driftloop.config import load_config
 from driftloop.errors import ValidationFailed
+from driftloop.summary import RunSummary
 from driftloop.tasks.demo_data import read_sms_corpus, split_demo
 
 pytestmark = [pytest.mark.server, pytest.mark.pretrained]
@@ -53,16 +54,17 @@ def test_pipeline_runs_and_writes_summary(prefect_harness, project):
 
     parts = _write_demo(project)
     summary = pipeline(config_path=str(project / "configs" / "sms_spam.yaml"), overrides=[*SMALL, *SWEEP])
-    run_dir = Path(summary["run_dir"])
+    run_dir = Path(summary.run_dir)
+    assert RunSummary.read(run_dir / "summary.json") == summary  # the record returned is the record written
     on_disk = json.loads((run_dir / "summary.json").read_text())
-    assert on_disk["status"] == "succeeded" and on_disk["run_id"] == summary["run_id"]
+    assert on_disk["status"] == "succeeded" and on_disk["schema_version"] == 2
     assert len(on_disk["config_hash"]) == 16
     assert (run_dir / "config.yaml").exists() and (run_dir / "lf_analysis.csv").exists()
     data = on_disk["data"]
     assert data["raw_rows"] == len(parts["pool"]) and 0 < data["clean_rows"] <= data["raw_rows"]
     assert set(data["dropped"]) >= {"empty", "exact_duplicate", "near_duplicate"}
     wl = on_disk["weak_labeling"]
-    for key in ("n_lfs", "coverage", "label_model_dev_accuracy", "majority_vote_dev_accuracy", "abstained_rows"):
+    for key in ("n_lfs", "coverage", "aggregators_dev", "abstained_rows"):
         assert key in wl
     assert wl["n_lfs"] >= 10
     assert set(on_disk["balance"]["before"]) == {"ham", "spam"}
@@ -86,7 +88,7 @@ def test_pipeline_runs_and_writes_summary(prefect_harness, project):
     assert band["test_macro_f1"]["n"] == 3 and "points_over_label_model" in band
     assert training["seed"] == next(r["seed"] for r in band["seeds"] if r["kept"])
     assert on_disk["self_training"]["rounds"][0]["round"] == 0
-    assert promotion["promoted"] is True and promotion["champion_after"] == summary["run_id"]
+    assert promotion["promoted"] is True and promotion["champion_after"] == summary.run_id
     # Half of gold dev trains (stratified), half selects; the gold-only baseline and the verdict are recorded.
     rows = training["rows"]
     assert rows["gold"] + rows["gold_held_out"] == len(parts["gold_dev"]) and rows["gold"] > 0
@@ -94,19 +96,22 @@ def test_pipeline_runs_and_writes_summary(prefect_harness, project):
     assert baselines["gold_only"]["train_rows"] == rows["gold"] and 0 < baselines["gold_only"]["macro_f1"] <= 1
     assert baselines["end_model"]["macro_f1"] == round(evaluation["macro_f1"], 6)
     assert baselines["earned"] is (baselines["points_over_best_baseline"] > 0) and baselines["verdict"]
-    model_dir = project / "models" / summary["run_id"]
+    model_dir = project / "models" / summary.run_id
     assert (model_dir / "README.md").exists() and (model_dir / "confusion_matrix.png").exists()
 
     # A second run over the same snapshots: raw data untouched, ingest is a no-op, a promotion decision is made.
     before = _raw_digests(project)
     again = pipeline(config_path=str(project / "configs" / "sms_spam.yaml"), overrides=SMALL)
-    assert {o["status"] for o in again["ingest"]} == {"already_ingested"}
+    assert {o.status for o in again.ingest} == {"already_ingested"}
     assert _raw_digests(project) == before
-    assert again["promotion"]["champion_before"] == summary["run_id"]
+    assert again.promotion.champion_before == summary.run_id
     registry = json.loads((project / "models" / "registry.json").read_text())
-    assert [v["version"] for v in registry["versions"]] == [summary["run_id"], again["run_id"]]
+    assert [v["version"] for v in registry["versions"]] == [summary.run_id, again.run_id]
+    _champion_predicts(project, registry["champion"])
 
-    # The champion serves predictions from the command line.
+
+def _champion_predicts(project: Path, champion: str) -> None:
+    """The champion serves predictions from the command line, with the training-time cleaning."""
     from typer.testing import CliRunner
 
     from driftloop.cli.main import app
@@ -125,7 +130,7 @@ def test_pipeline_runs_and_writes_summary(prefect_harness, project):
     assert out.exit_code == 0, out.output
     records = [json.loads(line) for line in out.stdout.splitlines()]
     assert [r["label"] for r in records] == ["spam", "ham"]
-    assert records[0]["model_version"] == registry["champion"]
+    assert records[0]["model_version"] == champion
     # Serving applies the training-time cleaning: markup and odd spacing change nothing.
     marked = CliRunner().invoke(
         app,
@@ -161,7 +166,7 @@ def test_failed_gate_fails_the_flow_and_keeps_raw_data(prefect_harness, project)
     assert summary["validation"]["success"] is False
     # Fixing the config and running again succeeds on the very same raw snapshots.
     ok = pipeline(config_path=str(project / "configs" / "sms_spam.yaml"), overrides=SMALL)
-    assert ok["status"] == "succeeded" and _raw_digests(project) == before
+    assert ok.status == "succeeded" and _raw_digests(project) == before
 
 
 def test_watch_and_drift_check_never_touch_raw_data(prefect_harness, project):

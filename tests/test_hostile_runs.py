@@ -15,6 +15,7 @@ from driftloop.catalog import Catalog
 from driftloop.cli.main import app
 from driftloop.config import load_config
 from driftloop.errors import InputError
+from tests.summaries import summary_dict
 
 
 def _catalog(project: Path) -> tuple[Path, Catalog]:
@@ -36,12 +37,12 @@ def test_an_empty_or_corrupt_summary_is_skipped_by_every_reader(project, content
     config, catalog = _catalog(project)
     good = catalog.runs_dir / "20260101T000000Z-good"
     good.mkdir(parents=True)
-    (good / "summary.json").write_text(json.dumps({"run_id": good.name, "status": "succeeded"}))
+    (good / "summary.json").write_text(json.dumps(summary_dict(good.name)))
     broken = catalog.runs_dir / "20260102T000000Z-broken"
     broken.mkdir()
     (broken / "summary.json").write_bytes(content.encode("latin-1"))
-    assert [s["run_id"] for s in catalog.run_summaries()] == [good.name]
-    assert catalog.latest_run()["run_id"] == good.name and "skipping" in caplog.text
+    assert [s.run_id for s in catalog.run_summaries()] == [good.name]
+    assert catalog.latest_run().run_id == good.name and "skipping" in caplog.text
     assert catalog.run_summary(broken.name) is None
     # The retrain gate, review export and export read the summaries too.
     from driftloop.flows.retrain import current_plan
@@ -51,7 +52,9 @@ def test_an_empty_or_corrupt_summary_is_skipped_by_every_reader(project, content
         out = CliRunner().invoke(app, [*args, "--config", str(config)])
         assert out.exit_code == 2 and "Traceback" not in out.output and broken.name in out.output, out.output
     shown = CliRunner().invoke(app, ["summary", str(broken), "--config", str(config)])
-    assert shown.exit_code == 2 and ("not valid JSON" in shown.output or "not a run summary" in shown.output)
+    assert shown.exit_code == 2 and (
+        "not a readable run summary" in shown.output or "not a run summary" in shown.output
+    )
 
 
 def test_a_csv_with_one_two_mib_cell_is_read_whole(project, tmp_path):

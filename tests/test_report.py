@@ -19,10 +19,11 @@ import pytest
 from driftloop.catalog import Catalog
 from driftloop.flows.report import finish_run, load_run, make_server, markdown_summary, write_drift_report, write_index
 from driftloop.flows.report import write_run_report as _write_run_report
-from driftloop.tasks.gold_rows import compare_with_baselines
-from driftloop.tasks.report import RunData, Thresholds, render, run_view
+from driftloop.summary import RunSummary
+from driftloop.tasks.report import RunStages, Thresholds
 from driftloop.tasks.report.compare import compare, run_figures
 from driftloop.tasks.report.verdict import verdict
+from tests.summaries import summary_dict, summary_of
 
 EVERY_SECTION = [
     "comparison",
@@ -38,135 +39,6 @@ EVERY_SECTION = [
 ]
 LF_COLUMNS = ["lf", "kind", "polarity", "pool_coverage", "pool_overlaps", "pool_conflicts", "dev_correct"]
 LF_COLUMNS += ["dev_incorrect", "dev_accuracy", "learned_accuracy"]
-
-
-def _summary(run_id: str, *, f1: float = 0.9, raw_rows: int = 1000, status: str = "succeeded", **extra) -> dict:
-    """A summary.json with every stage, shaped like the pipeline's."""
-    summary = {
-        "run_id": run_id,
-        "config_hash": "abcd" * 4,
-        "status": status,
-        "trigger": "manual",
-        "started_at": f"2026-01-0{run_id[-1]}T10:00:00+00:00",
-        "finished_at": f"2026-01-0{run_id[-1]}T10:05:00+00:00",
-        "duration_s": 300.0,
-        "ingest": [
-            {
-                "source": "data/incoming/pool.csv",
-                "status": "ingested",
-                "role": "unlabelled",
-                "snapshot_id": "aa11",
-                "rows": raw_rows,
-                "reason": None,
-            },
-            {
-                "source": "data/incoming/bad.csv",
-                "status": "quarantined",
-                "role": "unlabelled",
-                "snapshot_id": None,
-                "rows": None,
-                "reason": "malformed CSV (row 3 has 4 fields); fix the quoting",
-            },
-        ],
-        "data": {
-            "raw_rows": raw_rows,
-            "gold_dev_rows": 200,
-            "gold_test_rows": 200,
-            "clean_rows": raw_rows - 60,
-            "dropped": {"exact_duplicate": 40, "near_duplicate": 20},
-            "drop_examples": {"exact_duplicate": ["see you at 5", "ok"], "near_duplicate": ["Ok lar..."]},
-            "snapshots": {"unlabelled": ["aa11"], "gold_dev": ["bb22"], "gold_test": ["cc33"]},
-        },
-        "validation": {
-            "raw": {
-                "success": True,
-                "batches": [
-                    {"snapshot_id": "aa11", "role": "unlabelled", "rows": raw_rows, "success": True, "warnings": 0}
-                ],
-            },
-            "success": True,
-            "data_docs": None,
-            "train": {"success": True},
-        },
-        "weak_labeling": {
-            "n_lfs": 2,
-            "pool_rows": raw_rows - 60,
-            "abstained_rows": 40,
-            "coverage": 0.95,
-            "pool_overlap_share": 0.4,
-            "pool_conflict_share": 0.02,
-            "label_model_dev_accuracy": 0.93,
-            "majority_vote_dev_accuracy": 0.91,
-            "label_distribution": {"ham": 800, "spam": 100},
-            "mean_label_confidence": 0.97,
-            "confidence_histogram": {"edges": [0.5, 0.75, 1.0], "counts": [30, 870]},
-        },
-        "augmentation": {
-            "generated": 10,
-            "accepted": 8,
-            "rejected_by_reason": {"similarity_too_high": 2, "empty": 0},
-            "per_method": {"eda": {"generated": 10, "accepted": 8}},
-            "per_class": {"spam": {"generated": 10, "accepted": 8}},
-            "timings": {"total_s": 3.0, "eda/eda": {"load_s": 1.0, "generate_s": 0.5}},
-        },
-        "balance": {"strategy": "oversample", "before": {"ham": 800, "spam": 108}, "after": {"ham": 800, "spam": 400}},
-        "training": {
-            "model": "minilm",
-            "method": "lora",
-            "trainable_params": 1000,
-            "total_params": 22_000_000,
-            "best_dev_macro_f1": 0.9,
-            "best_step": 20,
-            "resumed_from_step": 10,
-            "train_samples_per_s": 50.0,
-        },
-        "evaluation": {
-            "accuracy": 0.95,
-            "macro_f1": f1,
-            "per_class": {
-                "ham": {"precision": 0.97, "recall": 0.97, "f1": 0.97, "support": 175},
-                "spam": {"precision": 0.8, "recall": 0.8, "f1": f1 - 0.05, "support": 25},
-            },
-            "ece": 0.03,
-            "label_model_accuracy": 0.94,
-            "label_model_macro_f1": 0.88,
-            "majority_accuracy": 0.875,
-            "n_test": 200,
-            "n_synthetic_excluded": 0,
-            "confusion_matrix": [[170, 5], [5, 20]],
-        },
-        "baselines": compare_with_baselines(
-            {"macro_f1": f1, "accuracy": 0.95},
-            {"macro_f1": 0.88, "accuracy": 0.94},
-            {"macro_f1": 0.86, "accuracy": 0.93, "dev_macro_f1": 0.85, "train_rows": 100},
-        ),
-        "self_training": {
-            "rounds": [
-                {"round": 0, "added_per_class": {"ham": 0, "spam": 0}, "dev": {"macro_f1": 0.9}, "kept": True},
-                {"round": 1, "added_per_class": {"ham": 37, "spam": 2}, "dev": {"macro_f1": 0.89}, "kept": False},
-            ],
-            "kept_round": 0,
-        },
-        "seed_band": {
-            "seeds": [
-                {"seed": 42, "dev_macro_f1": 0.9, "test_macro_f1": f1, "test_accuracy": 0.95, "kept": True},
-                {"seed": 43, "dev_macro_f1": 0.88, "test_macro_f1": 0.8123, "test_accuracy": 0.94, "kept": False},
-            ],
-            "test_macro_f1": {"mean": (f1 + 0.8123) / 2, "std": abs(f1 - 0.8123) / 2, "n": 2},
-            "test_accuracy": {"mean": 0.945, "std": 0.005, "n": 2},
-            "label_model_macro_f1": 0.88,
-            "points_over_label_model": {"mean": 50 * (f1 + 0.8123) - 88, "std": 50 * abs(f1 - 0.8123), "n": 2},
-        },
-        "promotion": {
-            "promoted": True,
-            "challenger": run_id,
-            "champion_before": None,
-            "champion_after": run_id,
-            "reason": "first model: no champion yet",
-        },
-    }
-    summary.update(extra)
-    return summary
 
 
 def _write_run(runs: Path, summary: dict, *, lf_accuracy: float = 0.95) -> Path:
@@ -253,12 +125,13 @@ NEW_DRIFT = {
         "estimated_accuracy": {"reference": 0.95, "current": 0.9, "delta": -0.05},
     },
 }
-OLD_DRIFT = {
+# A check that stopped before testing anything: too few new rows.
+EARLY_DRIFT = {
+    "checked_at": "20260104T030000Z",
+    "action": "none",
     "drifted": False,
-    "signals": {"domain_auc": 0.55, "label_psi": 0.02},
-    "thresholds": {"domain_auc": 0.75, "label_psi": 0.2},
-    "exceeded": [],
-    "reference_rows": 900,
+    "signals": [],
+    "reason": "only 40 new pool rows since the reference, fewer than drift.min_current_rows=100",
 }
 
 
@@ -273,7 +146,13 @@ WEAK_LABELERS = {
         "majority_vote": {"accuracy": 0.91, "f1_macro": 0.9012, "ece_raw": 0.12},
     },
     "best_single_lf_dev": {"lf": "kw_football", "f1_macro": 0.31, "accuracy": 0.22},
-    "calibration": {"temperature": 0.7712, "dev_ece_raw": 0.031, "dev_ece": 0.017, "calibration_rows": 160},
+    "calibration": {
+        "temperature": 0.7712,
+        "dev_ece_raw": 0.031,
+        "dev_ece_calibrated_in_sample": 0.012,
+        "dev_ece": 0.017,
+        "calibration_rows": 160,
+    },
     "reliability_dev": [
         {"confidence": 0.62, "accuracy": 0.6, "rows": 20},
         {"confidence": 0.97, "accuracy": 0.98, "rows": 140},
@@ -291,11 +170,11 @@ def runs(tmp_path: Path) -> Path:
     """Three runs (two succeeded, the last failed at the training-set gate) and two drift checks."""
     root = tmp_path / "project"
     runs = root / "runs"
-    _write_run(runs, _summary("run-1", f1=0.90, raw_rows=1000))
-    second = _summary("run-2", f1=0.80, raw_rows=1500)
-    second["weak_labeling"] |= WEAK_LABELERS  # run-1 keeps the shape written before labelers were compared
+    _write_run(runs, summary_dict("run-1", f1=0.90, raw_rows=1000))
+    second = summary_dict("run-2", f1=0.80, raw_rows=1500)
+    second["weak_labeling"] |= WEAK_LABELERS  # run-2 chose the weighted vote and calibrated it
     _write_run(runs, second, lf_accuracy=0.7)
-    failed = _summary(
+    failed = summary_dict(
         "run-3",
         status="failed",
         error="ValidationFailed: training set: 1 critical expectation failed. row count 40 below 100: land more data.",
@@ -306,7 +185,7 @@ def runs(tmp_path: Path) -> Path:
     _write_run(runs, failed)
     (runs / "drift").mkdir()
     (runs / "drift" / "20260105T030000Z.json").write_text(json.dumps(NEW_DRIFT))
-    (runs / "drift" / "20260104T030000Z.json").write_text(json.dumps(OLD_DRIFT))
+    (runs / "drift" / "20260104T030000Z.json").write_text(json.dumps(EARLY_DRIFT))
     return runs
 
 
@@ -322,21 +201,23 @@ def _section_ids(html: str) -> list[str]:
 
 
 def test_verdict_names_the_failed_stage_and_reason():
-    summary = _summary("run-3", status="failed", error="ValidationFailed: row count 40 below 100. Land more data.")
+    summary = summary_dict("run-3", status="failed", error="ValidationFailed: row count 40 below 100. Land more data.")
     for key in ("training", "evaluation", "promotion"):
         summary.pop(key)
     summary["validation"] = {"raw": summary["validation"]["raw"]}
-    v = verdict(summary, {"train": {"enabled": True}, "augment": {"enabled": True}})
+    stages = RunStages(augment=True, train=True)
+    v = verdict(RunSummary.parse(summary), stages)
     assert (v.tone, v.headline) == ("bad", "Failed at training-set validation")
     assert v.reason == "ValidationFailed: row count 40 below 100."
-    assert verdict(_summary("run-1")).headline == "Promoted to champion"
-    kept = _summary("run-1", promotion={"promoted": False, "reason": "macro-F1 0.80 < champion 0.90"})
-    assert (verdict(kept).tone, verdict(kept).headline) == ("warn", "Passed, kept as challenger")
+    assert verdict(summary_of("run-1"), stages).headline == "Promoted to champion"
+    promotion = {**summary_dict("run-1")["promotion"], "promoted": False, "reason": "macro-F1 0.80 < champion 0.90"}
+    kept = verdict(summary_of("run-1", promotion=promotion), stages)
+    assert (kept.tone, kept.headline) == ("warn", "Passed, kept as challenger")
 
 
 def test_comparison_flags_changes_past_the_threshold():
-    current = run_figures(_summary("run-2", f1=0.80, raw_rows=1500))
-    previous = run_figures(_summary("run-1", f1=0.90, raw_rows=1000))
+    current = run_figures(summary_of("run-2", f1=0.80, raw_rows=1500))
+    previous = run_figures(summary_of("run-1", f1=0.90, raw_rows=1000))
     rows = {r["name"]: r for r in compare(current, previous, Thresholds(metric_change=0.02, size_change=0.2))}
     assert rows["test macro-F1"]["flag"] and rows["test macro-F1"]["delta"] == pytest.approx(-0.10)
     assert rows["pool rows (raw)"]["flag"]  # +50% >= 20%
@@ -372,10 +253,8 @@ def test_run_report_has_every_section_and_compares_with_previous_and_champion(ru
     assert "The pipeline did not earn its keep on this run: the label model" in html  # run-2: 0.80 < 0.88
     assert "vs best baseline" in html and "-8.00 pts" in html and "gold-only 0.860" in html
     assert "fine-tuned on the gold training rows alone" in html
-    # A summary from before the comparison still renders its two labelers.
-    old = write_run_report(runs, "run-1").read_text()
-    assert "Label model vs majority vote" in old and "Labelers compared" not in old
-    assert "label model dev acc 0.930" in old
+    first = write_run_report(runs, "run-1").read_text()
+    assert "label model dev acc 0.930" in first
     assert "1 critical" not in html
     # The previous run differs past the thresholds: macro-F1 and pool size are highlighted.
     flagged = re.findall(r'<tr class="flag"><td>([^<]+)</td>', html)
@@ -419,27 +298,29 @@ def test_index_lists_runs_newest_first_and_renders_missing_drift_reports(runs):
     assert '<svg role="img" aria-label="test macro-F1 over runs"' in html
 
 
-def test_drift_report_renders_old_and_new_shapes(runs):
+def test_drift_report_renders_a_full_and_an_early_stopped_check(runs):
     new = write_drift_report(runs / "drift" / "20260105T030000Z.json").read_text()
     assert "Drift — retrain" in new and "spam share 0.13 -&gt; 0.33" in new
     assert "Terms more frequent now" in new and "Estimated accuracy" in new
-    old = write_drift_report(runs / "drift" / "20260104T030000Z.json").read_text()
-    assert "No drift" in old and "domain_auc" in old and "0.750" in old
+    early = write_drift_report(runs / "drift" / "20260104T030000Z.json").read_text()
+    assert "No drift" in early and "fewer than drift.min_current_rows=100" in early
 
 
 def test_broken_inputs_give_clear_errors(runs, tmp_path):
     from driftloop.errors import InputError
 
     (tmp_path / "empty").mkdir()
-    with pytest.raises(InputError, match="no readable summary.json"):
+    with pytest.raises(InputError, match="no summary.json at"):
         load_run(tmp_path / "empty")
     bad = runs / "drift" / "bad.json"
     bad.write_text("[1, 2]")
     with pytest.raises(InputError, match="not a readable drift check JSON object"):
         write_drift_report(bad)
-    # A summary from an older driftloop (few keys) still renders.
-    html = render(run_view(RunData(summary={"run_id": "old", "status": "succeeded"})))
-    assert "Passed (data only)" in html
+    # A summary of an older schema is refused with what to do, not half rendered.
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "summary.json").write_text(json.dumps({"run_id": "old", "status": "succeeded"}))
+    with pytest.raises(InputError, match="schema 1, this driftloop reads schema 2: run the pipeline again"):
+        load_run(tmp_path / "old")
 
 
 def test_finish_run_never_raises_and_publishes_markdown(runs, caplog):
@@ -447,9 +328,9 @@ def test_finish_run_never_raises_and_publishes_markdown(runs, caplog):
 
     cfg = load_config(Path(__file__).parents[1] / "configs" / "sms_spam.yaml", [f"project.root={runs.parent}"])
     (runs / "run-2" / "summary.json").write_text("{not json")
-    assert finish_run(cfg, {"run_id": "run-2", "status": "failed"}) is None
+    assert finish_run(cfg, summary_of("run-2", status="failed")) is None
     assert "could not write the run report" in caplog.text
-    text = markdown_summary(_summary("run-1"), runs / "run-1" / "report.html")
+    text = markdown_summary(summary_of("run-1"), runs / "run-1" / "report.html", RunStages())
     assert text.startswith("## Promoted to champion") and "| test macro-F1 | 0.900" in text
 
 
@@ -464,7 +345,7 @@ def test_cli_report_prints_the_path_and_serve_binds_localhost(runs):
     assert out.exit_code == 0, out.output
     assert out.stdout.strip() == str(runs / "run-3" / "report.html")
     out = CliRunner().invoke(app, ["report", "run-9", "--config", str(config), *root])
-    assert out.exit_code == 2 and "no readable summary.json" in out.output
+    assert out.exit_code == 2 and "no summary.json at" in out.output
 
     server = make_server(runs, port=0)
     assert server.server_address[0] == "127.0.0.1"
@@ -490,7 +371,7 @@ def test_mlflow_logs_params_metrics_and_artifacts(runs):
         [f"project.root={runs.parent}", "tracking.mlflow.enabled=true", "tracking.mlflow.experiment=test"],
     )
     write_run_report(runs, "run-1")
-    summary = json.loads((runs / "run-1" / "summary.json").read_text())
+    summary = RunSummary.read(runs / "run-1" / "summary.json")
     mlflow_run_id = log_run(cfg, summary, runs / "run-1")
     client = MlflowClient(tracking_uri(cfg))
     run = client.get_run(mlflow_run_id)
@@ -551,7 +432,7 @@ def test_real_pipeline_run_writes_a_report_that_renders(prefect_harness, browser
     _write_demo(project)
     overrides = [*SMALL, "augment.back_translation.enabled=false", "validation.build_data_docs=false"]
     summary = pipeline(config_path=str(project / "configs" / "sms_spam.yaml"), overrides=overrides)
-    report = Path(summary["run_dir"]) / "report.html"
+    report = Path(summary.run_dir) / "report.html"
     assert report.exists() and (project / "runs" / "index.html").exists()
     assert len(report.read_bytes()) < 2_000_000
     shots = tmp_path / "screenshots"

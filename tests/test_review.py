@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from driftloop.config import ReviewConfig
 from driftloop.errors import InputError
 from driftloop.tasks.review import build_queue, label_studio_config, label_studio_tasks, read_reviewed
+from tests.summaries import WEAK, summary_dict
 
 LABELS = ["a", "b", "c"]
 
@@ -127,16 +128,15 @@ def _populated_run(project: Path, *, champion: bool) -> tuple[object, pd.DataFra
     )
     catalog.write_artifact("clean.frame", "cleankey", pool[["text", "row_id"]])
     catalog.write_artifact("weak_label.frame", "weakkey", result.frame)
-    catalog.write_artifact("weak_label.label_model", "weakkey", aggregator_arrays(result.aggregator))
+    catalog.write_artifact("weak_label.labeler", "weakkey", aggregator_arrays(result.aggregator))
     run_id = "20260101T000000Z-review-0001"
     run_dir = catalog.start_run(cfg, run_id)
-    summary = {
-        "run_id": run_id,
-        "status": "succeeded",
-        "run_dir": str(run_dir),
-        "weak_labeling": {"labels": cfg.data.labels},
-        "artifacts": {"clean": "cleankey", "weak_label": "weakkey", "balance": None},
-    }
+    summary = summary_dict(
+        run_id,
+        run_dir=str(run_dir),
+        weak_labeling={**WEAK, "labels": list(cfg.data.labels), "pool_rows": len(pool)},
+        artifacts={"clean": "cleankey", "weak_label": "weakkey", "gold_dev": "d", "gold_test": "t"},
+    )
     write_json(run_dir / "summary.json", summary)
     if champion:
         from driftloop.tasks.registry import Registry

@@ -82,11 +82,10 @@ def test_pipeline_end_to_end_passes_the_gate_on_defaults(prefect_harness, projec
     # Defaults except speed: a frozen-encoder head instead of LoRA keeps the test well under two minutes.
     overrides = ["train.method=feature", "validation.build_data_docs=false"]
     summary = pipeline(config_path=str(project / "configs" / "bbc_news.yaml"), overrides=overrides)
-    assert summary["validation"]["success"] is True
-    weak = summary["weak_labeling"]
-    assert weak["dev_ece"] is not None and weak["aggregator"] in ("weighted_vote", "majority_vote", "label_model")
-    evaluation = summary["evaluation"]
-    assert evaluation["n_test"] == len(parts["gold_test"]) or evaluation["n_test"] > 0
+    assert summary.validation.success is True
+    weak = summary.weak_labeling
+    assert weak.dev_ece is not None and weak.aggregator in ("weighted_vote", "majority_vote", "label_model")
+    assert summary.evaluation.n_test == len(parts["gold_test"]) or summary.evaluation.n_test > 0
 
 
 @pytest.mark.pretrained
@@ -109,5 +108,5 @@ def test_a_copy_of_the_demo_config_runs_green_on_bbc_news(prefect_harness, proje
     # Speed only: a frozen-encoder head instead of LoRA, and no Data Docs site.
     overrides = ["train.method=feature", "validation.build_data_docs=false"]
     summary = pipeline(config_path=str(copied), overrides=overrides)
-    assert summary["status"] == "succeeded" and summary["validation"]["success"] is True
-    assert summary["baselines"]["gold_only"] is not None and summary["baselines"]["verdict"]
+    assert summary.status == "succeeded" and summary.validation.success is True
+    assert summary.baselines.gold_only is not None and summary.baselines.verdict

@@ -15,6 +15,7 @@ from driftloop.tasks.demo_data import read_sms_corpus, split_demo
 from driftloop.tasks.landing import ingest_paths
 from driftloop.tasks.retrain_gate import SnapshotInfo, plan_retrain
 from tests.prefect_server import TERMINAL, PrefectServer, emit_events, kill_group, start_serve, wait_for
+from tests.summaries import summary_of
 
 SMALL = [
     "demo.gold_dev_size=200",
@@ -159,11 +160,16 @@ SNAPS = [
     SnapshotInfo("d1", "gold_dev", 100),
     SnapshotInfo("t1", "gold_test", 90),
 ]
-LAST = {
-    "run_id": "r1",
-    "finished_at": "2026-01-02T11:00:00+00:00",
-    "data": {"snapshots": {"unlabelled": ["p1"], "gold_dev": ["d1"], "gold_test": ["t1"]}},
-}
+LAST = summary_of(
+    "r1",
+    finished_at="2026-01-02T11:00:00+00:00",
+    data={
+        "raw_rows": 500,
+        "gold_dev_rows": 100,
+        "gold_test_rows": 90,
+        "snapshots": {"unlabelled": ["p1"], "gold_dev": ["d1"], "gold_test": ["t1"]},
+    },
+)
 
 
 @pytest.mark.parametrize(

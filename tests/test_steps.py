@@ -154,5 +154,5 @@ def test_a_diverged_training_fails_the_flow_and_registers_nothing(staged):
         )
     assert (project / "models" / "registry.json").read_bytes() == registry_before
     assert sorted(p.name for p in (project / "models").iterdir()) == models_before
-    failed = [s for s in Catalog.from_config(cfg).run_summaries() if s.get("status") == "failed"]
-    assert len(failed) == 1 and "TrainingDivergedError" in failed[0]["error"]
+    failed = [s for s in Catalog.from_config(cfg).run_summaries() if s.status == "failed"]
+    assert len(failed) == 1 and "TrainingDivergedError" in failed[0].error

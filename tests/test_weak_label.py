@@ -278,7 +278,8 @@ def test_weak_label_output_contract_and_abstained_rows() -> None:
     assert (frame.loc[frame["text"].str.contains("prize"), "label"] == "spam").all()
     assert metrics["coverage"] == pytest.approx(45 / 47)
     assert metrics["label_distribution"] == {"ham": 25, "spam": 20}
-    assert metrics["label_model_dev_accuracy"] == 1.0 and metrics["majority_vote_dev_accuracy"] == 1.0
+    assert metrics["aggregators_dev"]["label_model"]["accuracy"] == 1.0
+    assert metrics["aggregators_dev"]["majority_vote"]["accuracy"] == 1.0
     assert list(result.analysis.reset_index()["lf"]) == ["kw_win", "re_short_code", "kw_chat", "kw_ok"]
     assert result.analysis["polarity"].tolist() == [["spam"], ["spam"], ["ham"], ["ham"]]
     json.dumps(metrics, allow_nan=False)  # JSON-able
@@ -328,7 +329,7 @@ def test_three_classes() -> None:
     result = weak_label(pool, dev, lfs, _cfg(), labels, seed=1)
     assert result.metrics["abstained_rows"] == 1
     assert result.metrics["label_distribution"] == {"sports": 18, "politics": 18, "tech": 18}
-    assert result.metrics["label_model_dev_accuracy"] == 1.0
+    assert result.metrics["aggregators_dev"]["label_model"]["accuracy"] == 1.0
     assert all(len(p) == 3 for p in result.frame["label_probs"])
     assert result.label_model.cardinality == 3
 
@@ -383,5 +384,6 @@ def test_demo_lfs_on_the_demo_split(demo_split: tuple[pd.DataFrame, pd.DataFrame
     dev, pool = demo_split
     metrics = weak_label(pool, dev, demo_lfs, _cfg(), BINARY, seed=42).metrics
     assert metrics["coverage"] >= 0.9 and metrics["dev_coverage"] >= 0.9
-    assert metrics["label_model_dev_accuracy"] >= 0.95
-    assert metrics["label_model_dev_accuracy"] >= metrics["majority_vote_dev_accuracy"]
+    dev = metrics["aggregators_dev"]
+    assert dev["label_model"]["accuracy"] >= 0.95
+    assert dev["label_model"]["accuracy"] >= dev["majority_vote"]["accuracy"]

@@ -46,7 +46,7 @@ def test_artifacts_by_name_and_figures_in_the_run_folder(tmp_path) -> None:
     assert set(out) == {
         "weak_label.frame",
         "weak_label.report",
-        "weak_label.label_model",
+        "weak_label.labeler",
         "weak_label.test_probs",
         "weak_label.analysis",
         "weak_label.uncovered",

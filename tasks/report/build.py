@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from driftloop.summary import RunSummary
 from driftloop.tasks.report import charts
 from driftloop.tasks.report.compare import Thresholds, compare, run_figures
 from driftloop.tasks.report.drift_view import drift_verdict, drift_view, signal_rows
@@ -22,7 +23,7 @@ from driftloop.tasks.report.sections import (
     validation_section,
     weak_label_section,
 )
-from driftloop.tasks.report.verdict import duration, key_figures, verdict
+from driftloop.tasks.report.verdict import RunStages, duration, key_figures, verdict
 
 TRIGGERS = ("manual", "data", "drift", "schedule")
 
@@ -35,8 +36,8 @@ class RunData:
     charts the summary has no numbers for. ``links``: relative links from the report to other files.
     """
 
-    summary: dict[str, Any]
-    config: dict[str, Any] | None = None
+    summary: RunSummary
+    stages: RunStages = field(default_factory=RunStages)
     lf_rows: list[dict[str, Any]] | None = None
     validation_train: dict[str, Any] | None = None
     history: list[dict[str, Any]] | None = None
@@ -47,11 +48,11 @@ class RunData:
 
     @property
     def run_id(self) -> str:
-        return str(self.summary.get("run_id", "?"))
+        return self.summary.run_id
 
     @property
     def trigger(self) -> str:
-        return str(self.summary.get("trigger") or "manual")
+        return self.summary.trigger or "manual"
 
 
 SECTION_TITLES = {
@@ -76,8 +77,8 @@ def _comparison(run: RunData, other: RunData | None, label: str, thresholds: Thr
     return {
         "label": label,
         "run_id": other.run_id,
-        "status": other.summary.get("status"),
-        "finished_at": other.summary.get("finished_at"),
+        "status": other.summary.status,
+        "finished_at": other.summary.finished_at,
         "link": other.links.get("self"),
         "rows": rows,
         "flagged": sum(1 for r in rows if r["flag"]),
@@ -130,34 +131,31 @@ def run_view(
         "run_id": run.run_id,
         "summary": summary,
         "trigger": run.trigger,
-        "verdict": verdict(summary, run.config),
+        "verdict": verdict(summary, run.stages),
         "figures": key_figures(summary),
         "sections": sections,
         "nav": nav,
         "links": run.links,
-        "duration": duration(summary["duration_s"]) if summary.get("duration_s") is not None else None,
+        "duration": duration(summary.duration_s) if summary.duration_s is not None else None,
     }
 
 
 def _index_row(run: RunData) -> dict[str, Any]:
     s = run.summary
-    evaluation = s.get("evaluation") or {}
-    promotion = s.get("promotion") or {}
-    v = verdict(s, run.config)
     return {
         "run_id": run.run_id,
-        "started_at": s.get("started_at"),
-        "finished_at": s.get("finished_at"),
+        "started_at": s.started_at,
+        "finished_at": s.finished_at,
         "trigger": run.trigger,
-        "status": s.get("status"),
-        "verdict": v,
-        "macro_f1": evaluation.get("macro_f1"),
-        "over_baselines": (s.get("baselines") or {}).get("points_over_best_baseline"),
-        "accuracy": evaluation.get("accuracy"),
-        "coverage": (s.get("weak_labeling") or {}).get("coverage"),
-        "clean_rows": (s.get("data") or {}).get("clean_rows"),
-        "promoted": promotion.get("promoted"),
-        "duration": duration(s["duration_s"]) if s.get("duration_s") is not None else None,
+        "status": s.status,
+        "verdict": verdict(s, run.stages),
+        "macro_f1": s.evaluation.macro_f1 if s.evaluation else None,
+        "over_baselines": s.baselines.points_over_best_baseline if s.baselines else None,
+        "accuracy": s.evaluation.accuracy if s.evaluation else None,
+        "coverage": s.weak_labeling.coverage if s.weak_labeling else None,
+        "clean_rows": s.data.clean_rows if s.data else None,
+        "promoted": s.promotion.promoted if s.promotion else None,
+        "duration": duration(s.duration_s) if s.duration_s is not None else None,
         "links": run.links,
     }
 
@@ -167,11 +165,11 @@ def index_view(runs: list[RunData], drifts: list[tuple[str, dict[str, Any], str 
 
     ``drifts``: (stamp, drift JSON, relative link to its HTML) per drift check.
     """
-    ordered = sorted(runs, key=lambda r: str(r.summary.get("finished_at") or r.summary.get("started_at") or ""))
+    ordered = sorted(runs, key=lambda r: r.summary.finished_at or r.summary.started_at)
     points = [
-        (str(r.summary.get("started_at", r.run_id))[5:16].replace("T", " "), float(r.summary["evaluation"]["macro_f1"]))
+        (r.summary.started_at[5:16].replace("T", " "), r.summary.evaluation.macro_f1)
         for r in ordered
-        if (r.summary.get("evaluation") or {}).get("macro_f1") is not None
+        if r.summary.evaluation is not None
     ]
     trend = charts.trend(points, ylabel="test macro-F1", key="trend") if len(points) >= 2 else None
     drift_rows = []

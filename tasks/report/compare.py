@@ -1,6 +1,6 @@
 """Run-to-run comparison: the figures of two runs side by side, changes past a threshold flagged.
 
-A run's comparable figures are flattened from its ``summary.json`` (and its LF analysis rows)
+A run's comparable figures are flattened from its summary (and its LF analysis rows)
 into ``{name: (value, kind)}``; ``kind`` decides how a change is judged: ``rate`` (a share or
 metric in [0, 1]: absolute change against ``metric_change``) or ``count`` (rows: relative change
 against ``size_change``).
@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from driftloop.summary import RunSummary
+
 
 @dataclass(frozen=True)
 class Thresholds:
@@ -20,7 +22,7 @@ class Thresholds:
     size_change: float = 0.2
 
 
-def run_figures(summary: dict[str, Any], lf_rows: list[dict[str, Any]] | None = None) -> dict[str, tuple[float, str]]:
+def run_figures(summary: RunSummary, lf_rows: list[dict[str, Any]] | None = None) -> dict[str, tuple[float, str]]:
     """Every comparable figure of one run, by a readable name, with its kind (rate or count)."""
     out: dict[str, tuple[float, str]] = {}
 
@@ -28,29 +30,31 @@ def run_figures(summary: dict[str, Any], lf_rows: list[dict[str, Any]] | None = 
         if isinstance(value, int | float) and not isinstance(value, bool):
             out[name] = (float(value), kind)
 
-    data = summary.get("data") or {}
-    put("pool rows (raw)", data.get("raw_rows"), "count")
-    put("pool rows (clean)", data.get("clean_rows"), "count")
-    put("gold dev rows", data.get("gold_dev_rows"), "count")
-    put("gold test rows", data.get("gold_test_rows"), "count")
-    weak = summary.get("weak_labeling") or {}
-    put("LF coverage", weak.get("coverage"), "rate")
-    put("label model dev accuracy", weak.get("label_model_dev_accuracy"), "rate")
-    put("majority vote dev accuracy", weak.get("majority_vote_dev_accuracy"), "rate")
-    put("mean label confidence", weak.get("mean_label_confidence"), "rate")
-    balance = summary.get("balance") or {}
-    for stage in ("before", "after"):
-        counts = balance.get(stage) or {}
-        total = sum(v for v in counts.values() if isinstance(v, int | float))
-        put(f"training rows ({stage} balancing)", total if counts else None, "count")
-        for label, count in counts.items():
-            put(f"share of {label} ({stage} balancing)", count / total if total else None, "rate")
-    evaluation = summary.get("evaluation") or {}
-    put("test accuracy", evaluation.get("accuracy"), "rate")
-    put("test macro-F1", evaluation.get("macro_f1"), "rate")
-    put("test ECE", evaluation.get("ece"), "rate")
-    for label, scores in (evaluation.get("per_class") or {}).items():
-        put(f"test F1 {label}", (scores or {}).get("f1"), "rate")
+    if summary.data is not None:
+        data = summary.data
+        put("pool rows (raw)", data.raw_rows, "count")
+        put("pool rows (clean)", data.clean_rows, "count")
+        put("gold dev rows", data.gold_dev_rows, "count")
+        put("gold test rows", data.gold_test_rows, "count")
+    if summary.weak_labeling is not None:
+        weak = summary.weak_labeling
+        put("LF coverage", weak.coverage, "rate")
+        for name, scores in weak.aggregators_dev.items():
+            put(f"{name.replace('_', ' ')} dev accuracy", scores.accuracy, "rate")
+        put("mean label confidence", weak.mean_label_confidence, "rate")
+    if summary.balance is not None:
+        for stage, counts in (("before", summary.balance.before), ("after", summary.balance.after)):
+            total = sum(counts.values())
+            put(f"training rows ({stage} balancing)", total if counts else None, "count")
+            for label, count in counts.items():
+                put(f"share of {label} ({stage} balancing)", count / total if total else None, "rate")
+    if summary.evaluation is not None:
+        evaluation = summary.evaluation
+        put("test accuracy", evaluation.accuracy, "rate")
+        put("test macro-F1", evaluation.macro_f1, "rate")
+        put("test ECE", evaluation.ece, "rate")
+        for label, scores in evaluation.per_class.items():
+            put(f"test F1 {label}", scores.f1, "rate")
     for row in lf_rows or []:
         put(f"LF {row.get('lf')} coverage", row.get("pool_coverage"), "rate")
         put(f"LF {row.get('lf')} dev accuracy", row.get("dev_accuracy"), "rate")

@@ -1,8 +1,8 @@
 """A drift check's JSON as plain data for the drift report and the runs index.
 
-Drift JSONs changed shape over time: older ones hold ``signals`` as ``{name: value}`` with a
-``thresholds`` dict and an ``exceeded`` list; newer ones a list of tested signals with p-values,
-effects and explanations. Every key is read defensively, so any of them renders.
+A check's JSON (``runs/drift/<stamp>.json``, ``tasks/drift/check.py``'s ``DriftCheck.as_dict`` plus the sides
+compared) holds a list of tested signals with p-values, effects and explanations. A check that stopped early
+(too few new rows) holds no signals and no verdict.
 """
 
 from __future__ import annotations
@@ -17,43 +17,21 @@ def _num(value: Any) -> float | None:
 
 
 def signal_rows(drift: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every signal as name, scope, statistic, value, threshold, p-values, alarm and detail."""
-    signals = drift.get("signals") or []
-    if isinstance(signals, dict):  # the old shape
-        thresholds = drift.get("thresholds") or {}
-        exceeded = set(drift.get("exceeded") or [])
-        return [
-            {
-                "name": name,
-                "scope": None,
-                "statistic": name,
-                "value": _num(value),
-                "threshold": _num(thresholds.get(name) or thresholds.get(f"max_{name}")),
-                "p_value": None,
-                "p_adjusted": None,
-                "alarm": name in exceeded,
-                "detail": None,
-            }
-            for name, value in signals.items()
-        ]
-    rows = []
-    for s in signals:
-        if not isinstance(s, dict):
-            continue
-        rows.append(
-            {
-                "name": str(s.get("name", "?")),
-                "scope": s.get("scope"),
-                "statistic": s.get("statistic"),
-                "value": _num(s.get("effect", s.get("value"))),
-                "threshold": _num(s.get("min_effect", s.get("threshold"))),
-                "p_value": _num(s.get("p_value")),
-                "p_adjusted": _num(s.get("p_adjusted")),
-                "alarm": bool(s.get("alarm")),
-                "detail": s.get("detail"),
-            }
-        )
-    return rows
+    """Every signal as name, scope, statistic, value (effect), threshold (min effect), p-values, alarm, detail."""
+    return [
+        {
+            "name": s["name"],
+            "scope": s["scope"],
+            "statistic": s["statistic"],
+            "value": _num(s["effect"]),
+            "threshold": _num(s["min_effect"]),
+            "p_value": _num(s["p_value"]),
+            "p_adjusted": _num(s["p_adjusted"]),
+            "alarm": bool(s["alarm"]),
+            "detail": s.get("detail"),
+        }
+        for s in drift.get("signals") or []
+    ]
 
 
 def drift_verdict(drift: dict[str, Any]) -> dict[str, str]:
@@ -109,8 +87,8 @@ def drift_view(drift: dict[str, Any], *, stamp: str) -> dict[str, Any]:
         "verdict": drift_verdict(drift),
         "drifted": drift.get("drifted"),
         "action": drift.get("action"),
-        "reference": _side(drift.get("reference")) or [("rows", str(drift.get("reference_rows", "–")))],
-        "current": _side(drift.get("current")) or [("rows", str(drift.get("current_rows", "–")))],
+        "reference": _side(drift.get("reference")),
+        "current": _side(drift.get("current")),
         "signals": rows,
         "signal_chart": charts.signal_bars(plotted, key=f"sig-{stamp}") if plotted else None,
         "new_examples": [e for e in explanations.get("new_examples") or [] if isinstance(e, dict)][:20],

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from driftloop.summary import RunSummary, WeakLabeling
 from driftloop.tasks.report import charts
 
 
@@ -16,128 +17,117 @@ def _num(value: Any) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
-def ingest_section(summary: dict[str, Any]) -> dict[str, Any] | None:
-    outcomes = summary.get("ingest")
-    if outcomes is None:
+def ingest_section(summary: RunSummary) -> dict[str, Any] | None:
+    if summary.ingest is None:
         return None
-    data = summary.get("data") or {}
-    snapshots = data.get("snapshots") or {}
-    by_status = Counter(str(o.get("status")) for o in outcomes)
-    problems = [o for o in outcomes if o.get("status") in ("quarantined", "failed") or o.get("reason")]
+    outcomes = [o.model_dump() for o in summary.ingest]
+    data = summary.data
     return {
         "files": outcomes,
-        "by_status": dict(by_status),
-        "problems": problems,
-        "snapshots": {role: len(ids) for role, ids in snapshots.items()},
-        "rows": {k: data.get(k) for k in ("raw_rows", "gold_dev_rows", "gold_test_rows") if k in data},
+        "by_status": dict(Counter(o.status for o in summary.ingest)),
+        "problems": [o for o in outcomes if o["status"] in ("quarantined", "failed") or o["reason"]],
+        "snapshots": {role: len(ids) for role, ids in data.snapshots.items()} if data else {},
+        "rows": {}
+        if data is None
+        else {"raw_rows": data.raw_rows, "gold_dev_rows": data.gold_dev_rows, "gold_test_rows": data.gold_test_rows},
     }
 
 
-def cleaning_section(summary: dict[str, Any]) -> dict[str, Any] | None:
-    data = summary.get("data") or {}
-    if "clean_rows" not in data:
+def cleaning_section(summary: RunSummary) -> dict[str, Any] | None:
+    data = summary.data
+    if data is None or data.clean_rows is None:
         return None
-    dropped = data.get("dropped") or {}
-    # Examples of dropped rows per rule, when the cleaning step recorded them.
-    examples = data.get("drop_examples") or (summary.get("cleaning") or {}).get("examples") or {}
-    raw = data.get("raw_rows") or 0
+    raw = data.raw_rows
     rules = [
         {
             "rule": rule,
             "dropped": count,
             "share": (count / raw) if raw else None,
-            "examples": [str(e)[:200] for e in (examples.get(rule) or [])],
+            "examples": [str(e)[:200] for e in data.drop_examples[rule]],
         }
-        for rule, count in dropped.items()
+        for rule, count in data.dropped.items()
     ]
     return {
         "raw_rows": raw,
-        "clean_rows": data.get("clean_rows"),
+        "clean_rows": data.clean_rows,
         "rules": rules,
         "has_examples": any(r["examples"] for r in rules),
     }
 
 
-def weak_label_section(summary: dict[str, Any], lf_rows: list[dict[str, Any]] | None) -> dict[str, Any] | None:
-    weak = summary.get("weak_labeling")
+def _lf_row(row: dict[str, Any]) -> dict[str, Any]:
+    """One row of the run folder's lf_analysis.csv, as the LF table shows it."""
+    polarity = row.get("polarity")
+    if isinstance(polarity, list | tuple):
+        polarity = ", ".join(map(str, polarity))
+    return {
+        "lf": row.get("lf"),
+        "kind": row.get("kind"),
+        "polarity": str(polarity or "").strip("[]").replace("'", ""),
+        "coverage": _num(row.get("pool_coverage")),
+        "overlaps": _num(row.get("pool_overlaps")),
+        "conflicts": _num(row.get("pool_conflicts")),
+        "dev_accuracy": _num(row.get("dev_accuracy")),
+        "dev_votes": (row.get("dev_correct") or 0) + (row.get("dev_incorrect") or 0)
+        if row.get("dev_correct") is not None
+        else None,
+        "learned_accuracy": _num(row.get("learned_accuracy")),
+    }
+
+
+def weak_label_section(summary: RunSummary, lf_rows: list[dict[str, Any]] | None) -> dict[str, Any] | None:
+    weak = summary.weak_labeling
     if weak is None:
         return None
-    pool = weak.get("pool_rows") or summary.get("data", {}).get("clean_rows")
-    abstained = weak.get("abstained_rows")
-    lfs = []
-    for row in lf_rows or []:
-        polarity = row.get("polarity")
-        if isinstance(polarity, list | tuple):
-            polarity = ", ".join(map(str, polarity))
-        lfs.append(
-            {
-                "lf": row.get("lf"),
-                "kind": row.get("kind"),
-                "polarity": str(polarity or "").strip("[]").replace("'", ""),
-                "coverage": _num(row.get("pool_coverage")),
-                "overlaps": _num(row.get("pool_overlaps")),
-                "conflicts": _num(row.get("pool_conflicts")),
-                "dev_accuracy": _num(row.get("dev_accuracy")),
-                "dev_votes": (row.get("dev_correct") or 0) + (row.get("dev_incorrect") or 0)
-                if row.get("dev_correct") is not None
-                else None,
-                "learned_accuracy": _num(row.get("learned_accuracy")),
-            }
-        )
+    lfs = [_lf_row(row) for row in lf_rows or []]
     chart = None
     if lfs:
         chart = charts.lf_bars(
             [r["lf"] for r in lfs], [r["coverage"] or 0.0 for r in lfs], [r["dev_accuracy"] for r in lfs], key="lf"
         )
-    histogram = weak.get("confidence_histogram")
+    histogram = weak.confidence_histogram
     confidence_chart = None
-    if histogram and histogram.get("edges") and histogram.get("counts"):
+    if histogram is not None and histogram.edges and histogram.counts:
         confidence_chart = charts.histogram(
-            histogram["edges"],
-            histogram["counts"],
-            title="Label confidence",
-            xlabel="top-class probability",
-            key="conf",
+            histogram.edges, histogram.counts, title="Label confidence", xlabel="top-class probability", key="conf"
         )
     return {
         "metrics": weak,
         "labelers": _labelers(weak),
-        "calibration": weak.get("calibration"),
+        "calibration": weak.calibration,
         "reliability_chart": _weak_reliability(weak),
-        "warnings": weak.get("warnings") or [],
-        "abstain_rate": (abstained / pool) if abstained is not None and pool else None,
+        "warnings": weak.warnings,
+        "abstain_rate": (weak.abstained_rows / weak.pool_rows) if weak.pool_rows else None,
         "lfs": lfs,
         "chart": chart,
         "confidence_chart": confidence_chart,
-        "label_distribution": weak.get("label_distribution") or {},
-        "per_class": weak.get("label_model_dev_per_class") or {},
+        "label_distribution": weak.label_distribution,
     }
 
 
-def _labelers(weak: dict[str, Any]) -> list[dict[str, Any]]:
+def _labelers(weak: WeakLabeling) -> list[dict[str, Any]]:
     """The labelers compared on gold dev (label model, majority and weighted vote), the chosen one marked, then the
-    best single LF; empty for a summary written before the comparison existed."""
+    best single LF."""
     rows = [
-        {"labeler": name.replace("_", " "), "chosen": name == weak.get("aggregator"), **scores}
-        for name, scores in (weak.get("aggregators_dev") or {}).items()
+        {"labeler": name.replace("_", " "), "chosen": name == weak.aggregator, **scores.model_dump()}
+        for name, scores in weak.aggregators_dev.items()
     ]
-    single = weak.get("best_single_lf_dev")
-    if rows and single:
-        rows.append({"labeler": "best single LF", "lf": single.get("lf"), "chosen": False, **single})
+    if rows and weak.best_single_lf_dev is not None:
+        rows.append({"labeler": "best single LF", "chosen": False, **weak.best_single_lf_dev.model_dump()})
     return rows
 
 
-def _weak_reliability(weak: dict[str, Any]) -> str | None:
+def _weak_reliability(weak: WeakLabeling) -> str | None:
     """Reliability of the weak labels on gold dev, before and after calibration."""
-    if not weak.get("reliability_dev"):
+    if not weak.reliability_dev:
         return None
-    return charts.reliability(weak["reliability_dev"], key="weakrel", before=weak.get("reliability_dev_raw"))
+    return charts.reliability(weak.reliability_dev, key="weakrel", before=weak.reliability_dev_raw)
 
 
 def augmentation_section(
-    summary: dict[str, Any], samples: list[dict[str, Any]] | None, per_verdict: int
+    summary: RunSummary, samples: list[dict[str, Any]] | None, per_verdict: int
 ) -> dict[str, Any] | None:
-    aug = summary.get("augmentation")
+    aug = summary.augmentation
     if aug is None:
         return None
     samples = samples or []
@@ -155,11 +145,12 @@ def augmentation_section(
             spread.append(s)
             seen[reason] = seen.get(reason, 0) + 1
     pairs["rejected"] = spread
-    timings = aug.get("timings") or {}
     methods = []
-    for name, counts in (aug.get("per_method") or {}).items():
+    for name, counts in aug.per_method.items():
         # timings: "<method>/<backend>": {load_s, generate_s, ...}, one entry per backend that ran
-        ran = {k.split("/", 1)[1]: t for k, t in timings.items() if k.startswith(f"{name}/") and isinstance(t, dict)}
+        ran = {
+            k.split("/", 1)[1]: t for k, t in aug.timings.items() if k.startswith(f"{name}/") and isinstance(t, dict)
+        }
         seconds = sum(float(t.get("load_s") or 0) + float(t.get("generate_s") or 0) for t in ran.values())
         methods.append(
             {"method": name, **counts, "backend": ", ".join(ran) or None, "seconds": seconds if ran else None}
@@ -167,28 +158,29 @@ def augmentation_section(
     return {
         "report": aug,
         "methods": methods,
-        "per_class": aug.get("per_class") or {},
-        "rejected_by_reason": {k: v for k, v in (aug.get("rejected_by_reason") or {}).items() if v},
-        "total_s": timings.get("total_s"),
+        "per_class": aug.per_class,
+        "rejected_by_reason": {k: v for k, v in aug.rejected_by_reason.items() if v},
+        "total_s": aug.timings["total_s"],
         "pairs": pairs,
     }
 
 
-def balance_section(summary: dict[str, Any]) -> dict[str, Any] | None:
-    balance = summary.get("balance")
-    if not balance or not balance.get("before"):
+def balance_section(summary: RunSummary) -> dict[str, Any] | None:
+    balance = summary.balance
+    if balance is None or not balance.before:
         return None
-    before, after = balance["before"], balance.get("after") or {}
-    labels = list(before)
+    labels = list(balance.before)
+    before = [balance.before[k] for k in labels]
+    after = [balance.after[k] for k in labels]
     chart = charts.grouped_bars(
         labels,
-        {"before": [before.get(k, 0) for k in labels], "after": [after.get(k, 0) for k in labels]},
-        title=f"Rows per class ({balance.get('strategy', 'balancing')})",
+        {"before": before, "after": after},
+        title=f"Rows per class ({balance.strategy})",
         ylabel="rows",
         key="balance",
     )
-    rows = [{"label": k, "before": before.get(k), "after": after.get(k)} for k in labels]
-    return {"report": balance, "rows": rows, "chart": chart, "class_weights": balance.get("class_weights")}
+    rows = [{"label": k, "before": b, "after": a} for k, b, a in zip(labels, before, after)]
+    return {"report": balance, "rows": rows, "chart": chart, "class_weights": balance.class_weights}
 
 
 def _short(value: Any) -> str:
@@ -234,39 +226,38 @@ def expectation_rows(gx_results: dict[str, Any] | None) -> list[dict[str, Any]]:
 
 
 def validation_section(
-    summary: dict[str, Any], validation_train: dict[str, Any] | None, data_docs_link: str | None
+    summary: RunSummary, validation_train: dict[str, Any] | None, data_docs_link: str | None
 ) -> dict[str, Any] | None:
-    validation = summary.get("validation") or {}
-    raw = (validation.get("raw") or {}).get("batches") or []
-    if not raw and not validation.get("train") and validation_train is None:
+    """``validation_train``: the run folder's validation_train.json (every expectation's GX result)."""
+    validation = summary.validation
+    if validation is None:
         return None
-    train = validation_train or validation.get("train") or {}
-    rows = expectation_rows(train.get("results"))
+    train = validation.train
+    rows = expectation_rows((validation_train or {}).get("results"))
     return {
-        "raw_batches": raw,
-        "train_ran": bool(train),
-        "success": train.get("success", validation.get("success")),
-        "statistics": train.get("statistics") or {},
+        "raw_batches": validation.raw.batches,
+        "train_ran": train is not None,
+        "success": validation.success,
+        "statistics": train.statistics if train else {},
         "expectations": rows,
         "failed": sum(not r["success"] for r in rows),
-        "critical_failures": train.get("critical_failures") or [],
+        "critical_failures": train.critical_failures if train else [],
         "data_docs": data_docs_link,
     }
 
 
-def training_section(summary: dict[str, Any], history: list[dict[str, Any]] | None) -> dict[str, Any] | None:
-    training = summary.get("training")
+def training_section(summary: RunSummary, history: list[dict[str, Any]] | None) -> dict[str, Any] | None:
+    training = summary.training
     if training is None:
         return None
     history = history or []
     chart = None
     if any("step" in h and "dev_macro_f1" in h for h in history):
-        chart = charts.training_curves(history, best_step=_num(training.get("best_step")), key="train")
-    scalars = {k: v for k, v in training.items() if not isinstance(v, dict | list)}
-    resumed = training.get("resumed_from_step")
+        chart = charts.training_curves(history, best_step=training.best_step, key="train")
+    resumed = training.resumed_from_step
     return {
         "summary": training,
-        "scalars": scalars,
+        "scalars": {k: v for k, v in training.model_dump().items() if not isinstance(v, dict | list)},
         "resume": f"resumed from a checkpoint at step {resumed}" if resumed else None,
         "chart": chart,
         # Methods without steps (a frozen-feature head) log one dev score per candidate instead.
@@ -274,58 +265,45 @@ def training_section(summary: dict[str, Any], history: list[dict[str, Any]] | No
     }
 
 
-def evaluation_section(summary: dict[str, Any], images: dict[str, str]) -> dict[str, Any] | None:
-    evaluation = summary.get("evaluation")
+def _baseline_rows(summary: RunSummary) -> list[dict[str, Any]]:
+    """The end model beside every baseline scored on gold test: label model, gold rows alone, majority class."""
+    evaluation, baselines = summary.evaluation, summary.baselines
+    gold_only = baselines.gold_only if baselines else None
+    rows = [
+        ("fine-tuned model", evaluation.accuracy, evaluation.macro_f1),
+        ("label model", evaluation.label_model_accuracy, evaluation.label_model_macro_f1),
+        (
+            "fine-tuned on the gold training rows alone",
+            gold_only.accuracy if gold_only else None,
+            gold_only.macro_f1 if gold_only else None,
+        ),
+        ("majority class", evaluation.majority_accuracy, evaluation.majority_macro_f1),
+    ]
+    return [{"predictor": p, "accuracy": a, "macro_f1": f} for p, a, f in rows if a is not None]
+
+
+def evaluation_section(summary: RunSummary, images: dict[str, str]) -> dict[str, Any] | None:
+    evaluation = summary.evaluation
     if evaluation is None:
         return None
-    per_class = [{"label": label, **(scores or {})} for label, scores in (evaluation.get("per_class") or {}).items()]
-    confusion = None
-    if evaluation.get("confusion_matrix"):
-        confusion = charts.confusion(evaluation["confusion_matrix"], [r["label"] for r in per_class], key="cm")
-    reliability = None
-    if evaluation.get("reliability"):
-        reliability = charts.reliability(evaluation["reliability"], key="rel")
-    gold_only = (summary.get("baselines") or {}).get("gold_only") or {}
-    baselines = [
-        {
-            "predictor": "fine-tuned model",
-            "accuracy": evaluation.get("accuracy"),
-            "macro_f1": evaluation.get("macro_f1"),
-        },
-        {
-            "predictor": "label model",
-            "accuracy": evaluation.get("label_model_accuracy"),
-            "macro_f1": evaluation.get("label_model_macro_f1"),
-        },
-        {
-            "predictor": "fine-tuned on the gold training rows alone",
-            "accuracy": gold_only.get("accuracy"),
-            "macro_f1": gold_only.get("macro_f1"),
-        },
-        {
-            "predictor": "majority class",
-            "accuracy": evaluation.get("majority_accuracy"),
-            "macro_f1": evaluation.get("majority_macro_f1"),
-        },
-    ]
+    per_class = [{"label": label, **scores.model_dump()} for label, scores in evaluation.per_class.items()]
+    confusion = charts.confusion(evaluation.confusion_matrix, [r["label"] for r in per_class], key="cm")
     return {
         "metrics": evaluation,
         "per_class": per_class,
-        "baselines": [b for b in baselines if b["accuracy"] is not None],
-        "self_training": (summary.get("self_training") or {}).get("rounds") or [],
-        "seed_band": summary.get("seed_band"),
+        "baselines": _baseline_rows(summary),
+        "self_training": summary.self_training.rounds if summary.self_training else [],
+        "seed_band": summary.seed_band,
         "confusion_svg": confusion,
-        "reliability_svg": reliability,
-        "confusion_png": None if confusion else images.get("confusion_matrix"),
-        "reliability_png": None if reliability else images.get("reliability"),
+        "reliability_png": images.get("reliability"),
     }
 
 
 def promotion_section(
-    summary: dict[str, Any], challenger: dict[str, Any] | None, champion: dict[str, Any] | None
+    summary: RunSummary, challenger: dict[str, Any] | None, champion: dict[str, Any] | None
 ) -> dict[str, Any] | None:
     """``challenger``/``champion``: the registry's metric records of this run's model and the champion it faced."""
-    promotion = summary.get("promotion")
+    promotion = summary.promotion
     if promotion is None:
         return None
     rows = []
@@ -344,8 +322,6 @@ def promotion_section(
     return {
         "decision": promotion,
         "rows": rows,
-        "champion_version": (champion or {}).get("version") or promotion.get("champion_before"),
-        "test_sets": (challenger or {}).get("data_snapshots", {}).get("test")
-        or (summary.get("data") or {}).get("snapshots", {}).get("gold_test")
-        or [],
+        "champion_version": (champion or {}).get("version") or promotion.champion_before,
+        "test_sets": (challenger or {}).get("data_snapshots", {}).get("test") or summary.data.snapshots["gold_test"],
     }
