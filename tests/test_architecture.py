@@ -113,6 +113,79 @@ def test_no_source_file_over_600_lines():
     assert not big, f"files over {MAX_LINES} lines (split them by idea):\n" + "\n".join(big)
 
 
+MAX_FUNCTION_LINES = 80
+# Type names whose values are the run summary or one of its sections (driftloop/summary.py).
+SUMMARY_TYPES = ("RunSummary", "DataFigures", "Validation", "WeakLabeling", "Artifacts", "Augmentation", "Balance")
+SUMMARY_TYPES += ("Training", "SelfTraining", "Evaluation", "Baselines", "SeedBand", "Promotion")
+SUMMARY_READERS = ("tasks/report", "flows", "cli")
+
+
+def long_functions(path: Path, source: str | None = None) -> list[str]:
+    """Functions (and methods) over MAX_FUNCTION_LINES lines, def line to last line, as 'file:line name (n)'."""
+    source = path.read_text(encoding="utf-8") if source is None else source
+    return [
+        f"{path.relative_to(REPO)}:{node.lineno} {node.name} ({node.end_lineno - node.lineno + 1} lines)"
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.end_lineno - node.lineno + 1 > MAX_FUNCTION_LINES
+    ]
+
+
+def _root(node: ast.expr) -> str | None:
+    while isinstance(node, ast.Attribute | ast.Subscript):
+        node = node.value
+    return node.id if isinstance(node, ast.Name) else None
+
+
+def summary_gets(path: Path, source: str | None = None) -> list[str]:
+    """``.get(`` calls on the run summary or anything read from it, in one module.
+
+    A name holds the summary when a parameter is annotated with one of SUMMARY_TYPES, or when it is assigned an
+    expression rooted at such a name (``weak = summary.weak_labeling``). The typed record states which fields may be
+    missing (``None``), so a reader never guesses with ``.get(key, fallback)``.
+    """
+    source = path.read_text(encoding="utf-8") if source is None else source
+    found = []
+    for func in ast.walk(ast.parse(source)):
+        if not isinstance(func, ast.FunctionDef | ast.AsyncFunctionDef):
+            continue
+        args = [*func.args.posonlyargs, *func.args.args, *func.args.kwonlyargs]
+        held = {
+            a.arg
+            for a in args
+            if a.annotation is not None and any(t in ast.unparse(a.annotation) for t in SUMMARY_TYPES)
+        }
+        for node in ast.walk(func):
+            if isinstance(node, ast.Assign) and _root(node.value) in held:
+                held |= {t.id for t in node.targets if isinstance(t, ast.Name)}
+        for node in ast.walk(func):
+            call = isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "get"
+            if call and _root(node.func.value) in held:
+                found.append(f"{path.relative_to(REPO)}:{node.lineno} {ast.unparse(node)[:80]}")
+    return found
+
+
+def test_no_function_over_80_lines():
+    folders = (*LAYERS, "configs", "tests")
+    long = [item for path in sources(*folders) for item in long_functions(path)]
+    assert not long, f"functions over {MAX_FUNCTION_LINES} lines (split them into named steps):\n" + "\n".join(long)
+
+
+def test_tasks_and_core_import_nothing_from_prefect():
+    bad = [
+        f"{path.relative_to(REPO)}:{line} imports {name}"
+        for path in sources("driftloop", "tasks")
+        for line, name in imported_names(path.read_text(encoding="utf-8"), module_name(path), False)
+        if name == "prefect" or name.startswith("prefect.")
+    ]
+    assert not bad, "Prefect belongs in flows/ and deployments/:\n" + "\n".join(bad)
+
+
+def test_the_run_summary_is_read_through_its_fields():
+    bad = [item for path in sources(*SUMMARY_READERS) for item in summary_gets(path)]
+    assert not bad, "read RunSummary fields as attributes (None means the stage did not run):\n" + "\n".join(bad)
+
+
 # ---- the checker itself must catch what it is meant to catch ----------------------------------------------
 
 
@@ -140,3 +213,21 @@ def test_upward_import_checker(file, source, expected):
 def test_bare_import_checker():
     found = bare_imports(REPO / "flows/x.py", "import tasks.clean\nfrom flows.steps import x\nimport driftloop.tasks")
     assert [item.rsplit(" imports ", 1)[1] for item in found] == ["tasks.clean", "flows.steps", "flows.steps.x"]
+
+
+def test_summary_get_checker():
+    source = (
+        "def f(summary: RunSummary, other: dict):\n"
+        "    weak = summary.weak_labeling\n"
+        "    a = summary.data.get('x')\n"
+        "    b = weak.get('coverage', 0)\n"
+        "    c = other.get('x')\n"
+    )
+    found = summary_gets(REPO / "tasks/report/x.py", source)
+    assert [item.split(" ", 1)[1] for item in found] == ["summary.data.get('x')", "weak.get('coverage', 0)"]
+
+
+def test_long_function_checker():
+    body = "\n".join(f"    x{i} = {i}" for i in range(80))
+    assert long_functions(REPO / "tasks/x.py", f"def f():\n{body}\n") == ["tasks/x.py:1 f (81 lines)"]
+    assert long_functions(REPO / "tasks/x.py", "def f():\n    return 1\n") == []
