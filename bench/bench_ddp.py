@@ -41,7 +41,7 @@ def _worker(n_proc: int, distributed: str, steps: int) -> dict[str, Any]:
 
     corpus = read_sms_corpus().sample(frac=1.0, random_state=0).reset_index(drop=True)
     dev, rows = corpus.iloc[:200], corpus.iloc[200 : 200 + steps * GLOBAL_BATCH]
-    cfg = TrainConfig(
+    cfg = TrainConfig.of(
         model="minilm", method="lora", device="cpu", precision="fp32", label_mode="hard",
         batch_size=GLOBAL_BATCH // n_proc, num_processes=n_proc, distributed=distributed, max_steps=steps, epochs=1,
         early_stopping_patience=None, evals_per_epoch=1, log_steps=10_000,

@@ -43,7 +43,7 @@ def demo_train_config(**overrides: Any):
     from driftloop.config import TrainConfig, load_config
 
     section = load_config(DEMO_CONFIG).train.model_dump()
-    return TrainConfig(**{**section, "enabled": True, **overrides})
+    return TrainConfig.of(**{**section, "enabled": True, **overrides})
 
 
 def sms_splits(seed: int = SEED) -> dict[str, Any]:

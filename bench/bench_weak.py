@@ -188,7 +188,7 @@ def review_training_simulation(
     y_test = _codes(test, labels)
     gold = _pool_gold(name, ds)
     lfs = load_lfs(str(REPO / ds["lfs"]), labels)
-    train_cfg = cfg.train.model_copy(update={"method": method})
+    train_cfg = cfg.train.with_method(method)
 
     def run(reviewed: pd.DataFrame | None, seed: int) -> tuple[Any, Any, dict[str, float]]:
         weak = weak_label(

@@ -45,7 +45,7 @@ def main(model: str, checkpoint_dir: str, out: str, hang_at: int | None = None) 
                 time.sleep(1)
 
     result = train(
-        train_df, dev_df, LABELS, TrainConfig(model=model, **CONFIG), seed=7, checkpoint_dir=Path(checkpoint_dir),
+        train_df, dev_df, LABELS, TrainConfig.of(model=model, **CONFIG), seed=7, checkpoint_dir=Path(checkpoint_dir),
         on_step=on_step,
     )  # fmt: skip
     probs = result.classifier.predict_proba(dev_df["text"].tolist())

@@ -39,7 +39,7 @@ def _cfg(model: str, **overrides) -> TrainConfig:
         label_mode="hard",
         min_steps=0,
     )
-    return TrainConfig(**{**base, **overrides})
+    return TrainConfig.of(**{**base, **overrides})
 
 
 def _test_f1(clf, test_df) -> float:

@@ -46,7 +46,7 @@ def test_gold_rows_train_on_their_one_hot_labels_with_their_weight():
     table = with_gold_rows(weak, gold, GoldRowsConfig(weight=3.0))
     assert training_rows(table) == {"weak": 1, "synthetic": 1, "gold": 3}
     assert table["row_id"].dropna().str.startswith("gold:").all()
-    targets, weights = build_targets(table, LABELS, TrainConfig(label_mode="soft"), {"ham": 1.0, "spam": 2.0})
+    targets, weights = build_targets(table, LABELS, TrainConfig.of(label_mode="soft"), {"ham": 1.0, "spam": 2.0})
     np.testing.assert_allclose(targets[:2], [[0.7, 0.3], [0.2, 0.8]], rtol=1e-6)
     np.testing.assert_allclose(targets[2:], [[1, 0], [1, 0], [0, 1]])
     # Row weight times the expected class weight under the target.

@@ -160,7 +160,7 @@ def test_predict_with_the_champion(tmp_path):
         sms_like_frame(48, 0),
         sms_like_frame(16, 1),
         ["ham", "spam"],
-        TrainConfig(model=str(base), method="feature", precision="fp32"),
+        TrainConfig.of(model=str(base), method="feature", precision="fp32"),
         seed=0,
     )
     folder = save_model(result, models_dir / "v1")

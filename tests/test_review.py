@@ -148,7 +148,7 @@ def _populated_run(project: Path, *, champion: bool) -> tuple[object, pd.DataFra
             sms_like_frame(48, 0),
             sms_like_frame(16, 1),
             cfg.data.labels,
-            TrainConfig(model=str(base), method="feature", precision="fp32"),
+            TrainConfig.of(model=str(base), method="feature", precision="fp32"),
             seed=0,
         )
         folder = save_model(fit, catalog.models_dir / "v1")

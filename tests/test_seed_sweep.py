@@ -60,7 +60,7 @@ def test_fit_seeds_trains_once_per_seed_keeps_the_best_and_releases_the_others(t
             frame,
             frame,
             LABELS,
-            TrainConfig(),
+            TrainConfig.of(),
             seeds=seed_numbers(42, 3),
             class_weights={"ham": 1.0, "spam": 2.0},
             checkpoint_dir=tmp_path / "ckpt",
@@ -83,11 +83,11 @@ def test_one_seed_logs_no_sweep(tmp_path, caplog) -> None:
     frame = sms_like_frame(8)
     train_fn = _fake_train({42: 0.5}, tmp_path, calls)
     with caplog.at_level(logging.INFO, logger="driftloop.tasks.seed_sweep"):
-        sweep = fit_seeds(frame, frame, LABELS, TrainConfig(), seeds=[42], train_fn=train_fn)
+        sweep = fit_seeds(frame, frame, LABELS, TrainConfig.of(), seeds=[42], train_fn=train_fn)
     assert sweep.seeds == [42] and sweep.kept.checkpoint_dir.exists()
     assert "fine-tuning seed" not in caplog.text and "kept seed" not in caplog.text
     with pytest.raises(ValueError, match="at least one seed"):
-        fit_seeds(frame, frame, LABELS, TrainConfig(), seeds=[], train_fn=train_fn)
+        fit_seeds(frame, frame, LABELS, TrainConfig.of(), seeds=[], train_fn=train_fn)
 
 
 class _Fixed:
@@ -122,7 +122,7 @@ def test_gold_test_band_scores_every_fit_and_marks_the_kept_one() -> None:
 @pytest.mark.usefixtures("one_torch_thread")
 def test_a_real_tiny_sweep_keeps_the_best_fit_and_releases_the_other_checkpoints(tmp_path) -> None:
     base = tiny_bert_dir(tmp_path / "bert")
-    cfg = TrainConfig(
+    cfg = TrainConfig.of(
         model=str(base),
         method="lora",
         batch_size=16,

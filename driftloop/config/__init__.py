@@ -52,7 +52,6 @@ from driftloop.config.model import (  # noqa: F401
     PromotionConfig,
     ReviewConfig,
     SelfTrainConfig,
-    TrainConfig,
 )
 from driftloop.config.service import (  # noqa: F401
     DEFAULT_DRIFT_THRESHOLDS,
@@ -64,4 +63,16 @@ from driftloop.config.service import (  # noqa: F401
     RuntimeConfig,
     ServiceConfig,
     TrackingConfig,
+)
+from driftloop.config.train import (  # noqa: F401
+    METHOD_CLASSES,
+    FeatureTrainConfig,
+    FullTrainConfig,
+    IA3TrainConfig,
+    LoraTrainConfig,
+    PromptTrainConfig,
+    TrainConfig,
+    TrainMethodConfig,
+    method_class,
+    methods_of,
 )

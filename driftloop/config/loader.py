@@ -30,7 +30,6 @@ from driftloop.config.model import (
     PromotionConfig,
     ReviewConfig,
     SelfTrainConfig,
-    TrainConfig,
 )
 from driftloop.config.service import (
     DriftConfig,
@@ -40,6 +39,7 @@ from driftloop.config.service import (
     ServiceConfig,
     TrackingConfig,
 )
+from driftloop.config.train import METHOD_CLASSES, LoraTrainConfig, TrainConfig, TrainMethodConfig, methods_of
 from driftloop.errors import ConfigError
 
 
@@ -57,7 +57,7 @@ class DriftloopConfig(_Section):
     drift: DriftConfig = Field(default_factory=DriftConfig)
     ingest: IngestConfig = Field(default_factory=IngestConfig)
     service: ServiceConfig = Field(default_factory=ServiceConfig)
-    train: TrainConfig = Field(default_factory=TrainConfig)
+    train: TrainMethodConfig = Field(default_factory=LoraTrainConfig)
     self_train: SelfTrainConfig = Field(default_factory=SelfTrainConfig)
     gold_rows: GoldRowsConfig = Field(default_factory=GoldRowsConfig)
     review: ReviewConfig = Field(default_factory=ReviewConfig)
@@ -122,8 +122,12 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
 
 def _format_errors(err: ValidationError, source: str) -> str:
     lines = [f"invalid config ({source}):"]
+    tags = {m for cls in METHOD_CLASSES for m in methods_of(cls)}
     for e in err.errors():
-        field = ".".join(str(p) for p in e["loc"]) or "<root>"
+        loc = list(e["loc"])
+        if loc[:1] == ["train"] and len(loc) > 2 and loc[1] in tags:
+            del loc[1]  # the union member pydantic tried (train.method's value), not a key the user wrote
+        field = ".".join(str(p) for p in loc) or "<root>"
         got = e.get("input")
         got_txt = "" if isinstance(got, dict) else f" (got {got!r})"
         lines.append(f"  - {field}: {e['msg']}{got_txt}")
@@ -227,6 +231,9 @@ def reference_rows(model: type[BaseModel] = DriftloopConfig, prefix: str = "") -
     for name, info in model.model_fields.items():
         path = f"{prefix}{name}"
         annotation = info.annotation
+        if model is DriftloopConfig and name == "train":
+            rows += _train_rows(f"{path}.")
+            continue
         if isinstance(annotation, type) and issubclass(annotation, _Section):
             rows += reference_rows(annotation, f"{path}.")
             continue
@@ -239,6 +246,25 @@ def reference_rows(model: type[BaseModel] = DriftloopConfig, prefix: str = "") -
                 value = f"{len(value)} items"
             default = json.dumps(value, default=str)
         rows.append((path, default, info.description or ""))
+    return rows
+
+
+def _train_rows(prefix: str) -> list[tuple[str, str, str]]:
+    """The shared train keys, then each method's own keys once, naming the methods that read them."""
+    rows = [row for row in reference_rows(TrainConfig, prefix) if row[0] != f"{prefix}method"]
+    rows.insert(2, (f"{prefix}method", '"lora"', TrainConfig.model_fields["method"].description or ""))
+    seen: dict[str, list[str]] = {}
+    own: dict[str, tuple[str, str]] = {}
+    for cls in METHOD_CLASSES:
+        for path, default, description in reference_rows(cls, prefix):
+            key = path.removeprefix(prefix)
+            if key in TrainConfig.model_fields:
+                continue
+            seen.setdefault(key, []).extend(methods_of(cls))
+            own.setdefault(key, (default, description))
+    for key, methods in seen.items():
+        default, description = own[key]
+        rows.append((f"{prefix}{key}", default, f"({', '.join(methods)} only) {description}"))
     return rows
 
 

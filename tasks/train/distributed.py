@@ -366,7 +366,7 @@ def _unsharded(result: TrainResult, main: bool) -> TrainResult:
     if not main:
         return result
     clf, rc = result.classifier, result.resolved_config
-    cfg = TrainConfig.model_validate(rc["train"])
+    cfg = TrainConfig.of(**rc["train"])
     cpu = torch.device("cpu")
     model, _ = build_model(cfg, clf.labels, result.method, cpu, rc["base_model_path"])
     load_trainable_state(model, weights)
@@ -396,7 +396,7 @@ def rank_main(work: Path) -> None:
             pd.read_pickle(work / "train.pkl"),
             pd.read_pickle(work / "dev.pkl"),
             args["labels"],
-            TrainConfig.model_validate(args["cfg"]),
+            TrainConfig.of(**args["cfg"]),
             seed=args["seed"],
             class_weights=args["class_weights"],
             checkpoint_dir=args["checkpoint_dir"],
@@ -411,7 +411,8 @@ def rank_main(work: Path) -> None:
     if accelerator.is_main_process:
         rc = result.resolved_config
         # The parent loads this folder back; it merges (train.merge) when it saves the registered model.
-        unmerged = dataclasses.replace(result, resolved_config={**rc, "train": {**rc["train"], "merge": False}})
+        train_keys = {**rc["train"], "merge": False} if "merge" in rc["train"] else rc["train"]
+        unmerged = dataclasses.replace(result, resolved_config={**rc, "train": train_keys})
         save_model(unmerged, work / MODEL_DIR)
         fields = {f.name: getattr(result, f.name) for f in dataclasses.fields(result) if f.name != "classifier"}
         fields["checkpoint_dir"] = str(fields["checkpoint_dir"]) if fields["checkpoint_dir"] else None

@@ -3,8 +3,8 @@
 :data:`METHODS` is the method table: one :class:`TrainMethod` entry per ``train.method``. It says
 how the method is built (its PEFT config, whether the base is quantised, whether it is a frozen
 encoder with a head), saved, loaded, fitted, and what runs instead where it cannot run. Adding a
-method is one entry here plus its name in ``TrainConfig.method`` (tests/test_train.py checks that
-the two agree).
+method is one entry here plus its name in ``TrainConfig.method`` and in the config class that holds
+its own keys (driftloop/config/train.py; tests/test_train.py checks that they agree).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-from driftloop.config import TrainConfig
+from driftloop.config import IA3TrainConfig, LoraTrainConfig, PromptTrainConfig, TrainConfig
 from driftloop.errors import DeviceUnavailableError
 from driftloop.resources import resolve_model
 from driftloop.tasks.train.classifier import MeanPoolClassifier
@@ -32,7 +32,7 @@ HEAD_NAMES = ("classifier", "score")
 # ---------------------------------------------------------------------------------------------
 # PEFT configs, one builder per family; ``extra`` is the modules trained in full beside the adapter
 # ---------------------------------------------------------------------------------------------
-def _lora(cfg: TrainConfig, extra: list[str] | None) -> Any:
+def _lora(cfg: LoraTrainConfig, extra: list[str] | None) -> Any:
     import peft
 
     return peft.LoraConfig(
@@ -47,7 +47,7 @@ def _lora(cfg: TrainConfig, extra: list[str] | None) -> Any:
     )
 
 
-def _ia3(cfg: TrainConfig, extra: list[str] | None) -> Any:
+def _ia3(cfg: IA3TrainConfig, extra: list[str] | None) -> Any:
     import peft
 
     # Explicit target modules carry no feed-forward set: IA3 then scales their outputs.
@@ -60,7 +60,7 @@ def _ia3(cfg: TrainConfig, extra: list[str] | None) -> Any:
     )
 
 
-def _prompt_tuning(cfg: TrainConfig, extra: list[str] | None) -> Any:
+def _prompt_tuning(cfg: PromptTrainConfig, extra: list[str] | None) -> Any:
     import peft
 
     return peft.PromptTuningConfig(
@@ -68,7 +68,7 @@ def _prompt_tuning(cfg: TrainConfig, extra: list[str] | None) -> Any:
     )
 
 
-def _prefix_tuning(cfg: TrainConfig, extra: list[str] | None) -> Any:
+def _prefix_tuning(cfg: PromptTrainConfig, extra: list[str] | None) -> Any:
     import peft
 
     return peft.PrefixTuningConfig(
@@ -76,7 +76,7 @@ def _prefix_tuning(cfg: TrainConfig, extra: list[str] | None) -> Any:
     )
 
 
-def _p_tuning(cfg: TrainConfig, extra: list[str] | None) -> Any:
+def _p_tuning(cfg: PromptTrainConfig, extra: list[str] | None) -> Any:
     import peft
 
     return peft.PromptEncoderConfig(
@@ -103,7 +103,7 @@ class TrainMethod:
 
     name: str
     kind: Literal["adapter", "full", "feature"]
-    peft_config: Callable[[TrainConfig, list[str] | None], Any] | None = None
+    peft_config: Callable[[Any, list[str] | None], Any] | None = None  # takes the method's own config class
     quantized: bool = False
     needs_cuda_else: str | None = None
 

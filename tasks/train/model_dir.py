@@ -85,7 +85,7 @@ def _save_weights(result: TrainResult, folder: Path) -> None:
     else:
         model.save_pretrained(folder)  # PEFT methods: adapter_config.json + adapter_model.safetensors
     clf.tokenizer.save_pretrained(folder)
-    if result.resolved_config["train"]["merge"]:
+    if result.resolved_config["train"].get("merge"):  # a key of lora, qlora and ia3 only
         _save_merged(result, folder)
 
 
@@ -158,7 +158,7 @@ def load_classifier(model_dir: str | Path, device: str = "auto") -> TextClassifi
         raise FileNotFoundError(f"{model_dir} is not a driftloop model folder ({TRAINING_CONFIG_FILE} missing)")
     tcfg = json.loads((model_dir / TRAINING_CONFIG_FILE).read_text(encoding="utf-8"))
     labels = json.loads((model_dir / LABEL_MAP_FILE).read_text(encoding="utf-8"))["labels"]
-    cfg = TrainConfig.model_validate({**tcfg["train"], "device": device})
+    cfg = TrainConfig.of(**{**tcfg["train"], "device": device})
     dev = torch.device(choose_device(cfg.device, "train.device"))
     method = tcfg["method"]
     spec = method_spec(method)
