@@ -141,7 +141,7 @@ class TrainConfig(_Section):
 
     @model_validator(mode="after")
     def _consistent(self) -> TrainConfig:
-        if type(self) is TrainConfig:
+        if type(self) not in METHOD_CLASSES:
             raise TypeError("TrainConfig holds the shared keys only: build a method's config with TrainConfig.of(...)")
         if self.distributed == "fsdp" and self.method in ("qlora", "feature"):
             raise ValueError(
@@ -176,63 +176,51 @@ class TrainConfig(_Section):
         )
 
 
-class LoraTrainConfig(TrainConfig):
+class _AdapterTrainConfig(TrainConfig):
+    """Keys every PEFT adapter method reads (not a method of its own)."""
+
+    modules_to_save: list[str] | None = Field(
+        None,
+        description=(
+            "Extra modules trained in full next to the adapter (the head always is); default: the BERT pooler when "
+            "the model has one."
+        ),
+    )
+
+
+class _LayerAdapterTrainConfig(_AdapterTrainConfig):
+    """Keys of the adapters that sit on chosen layers: lora, qlora, ia3 (not a method of its own)."""
+
+    target_modules: list[str] | Literal["all-linear"] | None = Field(
+        None,
+        description=(
+            "Modules that get LoRA/IA3 weights (names or 'all-linear'); default: all-linear for lora/qlora, PEFT's "
+            "choice for ia3."
+        ),
+    )
+    merge: bool = Field(False, description="Also save the adapter merged into the base weights.")
+
+
+class LoraTrainConfig(_LayerAdapterTrainConfig):
     """lora: low-rank adapters on the chosen layers; qlora: the same over a 4-bit NF4 base (GPU)."""
 
     method: Literal["lora", "qlora"] = Field("lora", description=METHOD_HELP)
     lora_r: int = Field(16, ge=1, description="LoRA rank.")
     lora_alpha: int = Field(32, ge=1, description="LoRA scaling numerator (scale = alpha / r).")
     lora_dropout: float = Field(0.1, ge=0.0, lt=1.0, description="Dropout on the LoRA input.")
-    target_modules: list[str] | Literal["all-linear"] | None = Field(
-        None,
-        description=(
-            "Modules that get LoRA/IA3 weights (names or 'all-linear'); default: all-linear for lora/qlora, PEFT's "
-            "choice for ia3."
-        ),
-    )
-    modules_to_save: list[str] | None = Field(
-        None,
-        description=(
-            "Extra modules trained in full next to the adapter (the head always is); default: the BERT pooler when "
-            "the model has one."
-        ),
-    )
-    merge: bool = Field(False, description="Also save the adapter merged into the base weights.")
 
 
-class IA3TrainConfig(TrainConfig):
+class IA3TrainConfig(_LayerAdapterTrainConfig):
     """ia3: learned scaling vectors on the chosen layers (the fewest trainable weights)."""
 
     method: Literal["ia3"] = Field("ia3", description=METHOD_HELP)
-    target_modules: list[str] | Literal["all-linear"] | None = Field(
-        None,
-        description=(
-            "Modules that get LoRA/IA3 weights (names or 'all-linear'); default: all-linear for lora/qlora, PEFT's "
-            "choice for ia3."
-        ),
-    )
-    modules_to_save: list[str] | None = Field(
-        None,
-        description=(
-            "Extra modules trained in full next to the adapter (the head always is); default: the BERT pooler when "
-            "the model has one."
-        ),
-    )
-    merge: bool = Field(False, description="Also save the adapter merged into the base weights.")
 
 
-class PromptTrainConfig(TrainConfig):
+class PromptTrainConfig(_AdapterTrainConfig):
     """prompt_tuning, prefix_tuning, p_tuning: trained virtual tokens in front of the input, the base frozen."""
 
     method: Literal["prompt_tuning", "prefix_tuning", "p_tuning"] = Field("prompt_tuning", description=METHOD_HELP)
     num_virtual_tokens: int = Field(20, ge=1, le=256, description="Virtual tokens.")
-    modules_to_save: list[str] | None = Field(
-        None,
-        description=(
-            "Extra modules trained in full next to the adapter (the head always is); default: the BERT pooler when "
-            "the model has one."
-        ),
-    )
 
 
 class FullTrainConfig(TrainConfig):
