@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from driftloop.atomic import atomic_dir, write_json, write_text
-from driftloop.config import TrainConfig
+from driftloop.config import TrainConfig, method_class
 from driftloop.hardware import autocast_dtype, choose_device
 from driftloop.resources import is_packaged_alias, resolve_model
 from driftloop.tasks.train.classifier import TextClassifier
@@ -158,7 +158,9 @@ def load_classifier(model_dir: str | Path, device: str = "auto") -> TextClassifi
         raise FileNotFoundError(f"{model_dir} is not a driftloop model folder ({TRAINING_CONFIG_FILE} missing)")
     tcfg = json.loads((model_dir / TRAINING_CONFIG_FILE).read_text(encoding="utf-8"))
     labels = json.loads((model_dir / LABEL_MAP_FILE).read_text(encoding="utf-8"))["labels"]
-    cfg = TrainConfig.of(**{**tcfg["train"], "device": device})
+    # A folder saved before the config had a class per method holds every method's keys: keep this method's.
+    own = method_class(tcfg["train"]["method"]).model_fields
+    cfg = TrainConfig.of(**{**{k: v for k, v in tcfg["train"].items() if k in own}, "device": device})
     dev = torch.device(choose_device(cfg.device, "train.device"))
     method = tcfg["method"]
     spec = method_spec(method)
