@@ -21,7 +21,17 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-SOURCES = ("pyproject.toml", "README.md", "driftloop", "tasks", "flows", "deployments", "configs", "expectations")
+SOURCES = (
+    "pyproject.toml",
+    "README.md",
+    "driftloop",
+    "tasks",
+    "flows",
+    "cli",
+    "deployments",
+    "configs",
+    "expectations",
+)
 
 pytestmark = pytest.mark.processes
 
