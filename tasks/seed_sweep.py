@@ -32,15 +32,19 @@ def seed_numbers(base_seed: int, n: int) -> list[int]:
 
 @dataclass(frozen=True)
 class SeedSweep:
-    """Every seed's fit (``TrainResult``-like, in seed order), the fit kept and each seed's dev macro-F1."""
+    """Every seed's fit (``TrainResult``-like, in seed order) and the fit kept."""
 
     fits: tuple[Any, ...]
     kept: Any
-    dev_macro_f1: tuple[float, ...]
 
     @property
     def seeds(self) -> list[int]:
         return [fit.seed for fit in self.fits]
+
+    @property
+    def dev_macro_f1(self) -> tuple[float, ...]:
+        """Each seed's best held-out dev macro-F1, the score the kept fit was chosen by."""
+        return tuple(float(fit.best_dev_macro_f1) for fit in self.fits)
 
 
 def choose_fit(fits: Sequence[Any]) -> Any:
@@ -99,7 +103,7 @@ def fit_seeds(
             release_checkpoints(fit)
     if len(fits) > 1:
         log.info("kept seed %d: dev macro-F1 %s", kept.seed, ", ".join(f"{f.best_dev_macro_f1:.4f}" for f in fits))
-    return SeedSweep(fits=tuple(fits), kept=kept, dev_macro_f1=tuple(float(f.best_dev_macro_f1) for f in fits))
+    return SeedSweep(fits=tuple(fits), kept=kept)
 
 
 def gold_test_band(

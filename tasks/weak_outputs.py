@@ -91,9 +91,8 @@ def write_weak_figures(
 def weak_label_line(metrics: dict[str, Any]) -> str:
     """The step's one-line log summary: LFs, coverage, abstained rows, the labeler chosen and its dev ECE."""
     ece = metrics.get("dev_ece")
-    m = metrics
     return (
-        f"weak labels: {m['n_lfs']} LFs, coverage {m['coverage']:.3f}, {m['abstained_rows']} rows abstained; "
-        f"labeler {m['aggregator']} ({m['aggregator_reason']})"
+        f"weak labels: {metrics['n_lfs']} LFs, coverage {metrics['coverage']:.3f}, {metrics['abstained_rows']} rows "
+        f"abstained; labeler {metrics['aggregator']} ({metrics['aggregator_reason']})"
         + ("" if ece is None else f"; dev ECE {ece:.3f} after calibration")
     )
